@@ -1,0 +1,53 @@
+from django.contrib import admin
+
+from .models import ApiKey, DeadLetter, Delivery, Notification
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ("id", "category", "channels", "source", "status", "targeted", "sent", "failed", "skipped",
+                    "created_at", "completed_at")
+    list_filter = ("status", "source", "category")
+    search_fields = ("id__exact", "idempotency_key__exact")
+    raw_id_fields = ("template",)
+    date_hierarchy = "created_at"
+    readonly_fields = ("targeted", "sent", "failed", "skipped", "dispatched_at", "completed_at", "created_at")
+
+
+class NotificationIdFilter(admin.SimpleListFilter):
+    """Filters by the packed key range, which the primary key index serves."""
+
+    title = "notification"
+    parameter_name = "notification"
+
+    def lookups(self, request, model_admin):  # noqa: ANN001
+        return [(n.pk, f"#{n.pk}") for n in Notification.objects.order_by("-pk")[:10]]
+
+    def queryset(self, request, queryset):  # noqa: ANN001
+        if self.value() and self.value().isdigit():
+            low, high = Delivery.key_range(int(self.value()))
+            return queryset.filter(id__range=(low, high))
+        return queryset
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ("id", "notification_id", "recipient_id", "channel", "status", "reason", "attempts", "updated_at")
+    list_filter = (NotificationIdFilter, "status", "channel")
+    search_fields = ("recipient__external_id__exact",)
+    raw_id_fields = ("notification", "recipient")
+    show_full_result_count = False
+    ordering = ("-id",)
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(admin.ModelAdmin):
+    list_display = ("id", "topic", "reason", "notification_id", "channel", "payload_size", "created_at", "replayed_at")
+    list_filter = ("topic", "channel")
+    search_fields = ("notification_id__exact",)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "is_active", "created_at")
+    readonly_fields = ("token_sha256",)

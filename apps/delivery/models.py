@@ -1,0 +1,134 @@
+import hashlib
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+from apps.audience.models import Recipient
+from apps.campaigns.models import Template
+from apps.preferences.models import Category, Channel
+
+# Channel codes packed into Delivery.id; append only, never renumber.
+CHANNEL_CODES = {Channel.PUSH: 0, Channel.EMAIL: 1, Channel.SMS: 2, Channel.IN_APP: 3, Channel.WEBHOOK: 4}
+CHANNEL_BY_CODE = {code: channel for channel, code in CHANNEL_CODES.items()}
+
+
+class NotificationStatus(models.TextChoices):
+    ACCEPTED = "accepted"
+    DISPATCHING = "dispatching"
+    DISPATCHED = "dispatched"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class Source(models.TextChoices):
+    PYTHON = "python"
+    SIGNAL = "signal"
+    API = "api"
+    COMMAND = "command"
+    CAMPAIGN = "campaign"
+    KAFKA = "kafka"
+
+
+class Notification(models.Model):
+    """One request to notify an audience; counts are kept by the pipeline, not COUNT(*)."""
+
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT)
+    channels = ArrayField(models.CharField(max_length=16, choices=Channel.choices))
+    audience = models.JSONField(help_text='{"topic": slug} | {"recipients": [ids]} | {"segment": id} | {"all": true}')
+    template = models.ForeignKey(Template, null=True, blank=True, on_delete=models.PROTECT)
+    title = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.PYTHON)
+    status = models.CharField(max_length=16, choices=NotificationStatus.choices, default=NotificationStatus.ACCEPTED)
+    targeted = models.BigIntegerField(null=True, blank=True, help_text="Known once the audience is streamed.")
+    sent = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    skipped = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="notification_idempotency_key_uniq")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.category_id} {self.status}"
+
+
+class DeliveryStatus(models.IntegerChoices):
+    SENT = 1
+    FAILED = 2
+    SKIPPED = 3
+    DEAD_LETTERED = 4
+
+
+class Delivery(models.Model):
+    """Per-recipient, per-channel state of one notification: the record of what was sent.
+
+    The primary key packs (notification, channel, recipient) into one bigint, so there is one
+    index to maintain per row, inserts for a batch append to the right of the B-tree, and a
+    redelivered batch collides on the key instead of sending twice (ON CONFLICT DO NOTHING).
+    """
+
+    id = models.BigIntegerField(primary_key=True)
+    notification = models.ForeignKey(Notification, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False)
+    recipient = models.ForeignKey(Recipient, on_delete=models.DO_NOTHING, db_constraint=False)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    status = models.PositiveSmallIntegerField(choices=DeliveryStatus.choices)
+    reason = models.CharField(max_length=300, blank=True)
+    provider_message_id = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+
+    @staticmethod
+    def key(notification_id: int, channel: str, recipient_id: int) -> int:
+        return (notification_id << 36) | (CHANNEL_CODES[channel] << 32) | recipient_id
+
+    @staticmethod
+    def key_range(notification_id: int) -> tuple[int, int]:
+        return notification_id << 36, ((notification_id + 1) << 36) - 1
+
+    @classmethod
+    def of_notification(cls, notification_id: int) -> models.QuerySet:
+        return cls.objects.filter(id__range=cls.key_range(notification_id))
+
+    def __str__(self) -> str:
+        return f"{self.notification_id}/{self.channel}/{self.recipient_id}: {self.get_status_display()}"
+
+
+class DeadLetter(models.Model):
+    """A message or recipient that could not be processed, with the reason. Never a message body."""
+
+    topic = models.CharField(max_length=200)
+    reason = models.CharField(max_length=500)
+    notification_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    channel = models.CharField(max_length=16, blank=True)
+    recipient_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    payload_size = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    replayed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.topic}: {self.reason[:60]}"
+
+
+class ApiKey(models.Model):
+    """A token for the HTTP API. Only its SHA-256 is stored."""
+
+    name = models.CharField(max_length=200, unique=True)
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    @staticmethod
+    def hash(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,190 @@
+"""Kafka clients: admin (ensure topics), producer, and a consumer loop with manual commits."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from django.conf import settings
+
+from .local_broker import bootstrap_servers
+from .topics import TopicSpec, all_topics
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(RuntimeError):
+    pass
+
+
+def _base_config() -> dict:
+    return {"bootstrap.servers": bootstrap_servers(), "client.id": "notifications"}
+
+
+def ensure_topics(specs: Iterable[TopicSpec] | None = None, timeout: float = 10.0) -> list[str]:
+    """Create missing topics with their partition counts; returns the names created.
+
+    Topics are created explicitly because some brokers (Tansu) auto-create unknown topics with
+    4 partitions on a metadata request.
+    """
+    specs = list(specs if specs is not None else all_topics())
+    admin = AdminClient(_base_config())
+    try:
+        existing = set(admin.list_topics(timeout=timeout).topics)
+    except KafkaException as exc:
+        raise BrokerUnavailable(f"Kafka broker at {bootstrap_servers()} is unreachable: {exc}") from None
+    missing = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1) for s in specs
+               if s.name not in existing]
+    created = []
+    for name, future in admin.create_topics(missing, operation_timeout=timeout).items() if missing else []:
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    return created
+
+
+def delete_topics(names: list[str], timeout: float = 10.0) -> None:
+    if not names:
+        return
+    admin = AdminClient(_base_config())
+    for future in admin.delete_topics(names, operation_timeout=timeout).values():
+        try:
+            future.result()
+        except KafkaException:
+            pass
+
+
+def check_broker(timeout: float = 3.0) -> None:
+    admin = AdminClient(_base_config())
+    try:
+        admin.list_topics(timeout=timeout)
+    except KafkaException:
+        raise BrokerUnavailable(f"Kafka broker at {bootstrap_servers()} is unreachable") from None
+
+
+class EventProducer:
+    """A thin producer: durable acks, per-key ordering, and a flush that raises on failure."""
+
+    def __init__(self, linger_ms: int = 5) -> None:
+        self._errors: list[str] = []
+        self._producer = Producer({
+            **_base_config(),
+            "acks": "all",
+            "linger.ms": linger_ms,
+            "message.max.bytes": 4 * 1024 * 1024,
+            "queue.buffering.max.kbytes": 256 * 1024,
+        })
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._errors.append(f"{msg.topic()}: {err.str()}")
+
+    def produce(self, topic: str, value: bytes, key: bytes | None = None, headers: dict | None = None) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value, key=key, headers=headers, on_delivery=self._on_delivery)
+                break
+            except BufferError:
+                self._producer.poll(0.05)
+        self._producer.poll(0)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every message is acknowledged; raise if any was not."""
+        remaining = self._producer.flush(timeout)
+        if remaining:
+            raise BrokerUnavailable(f"{remaining} message(s) not acknowledged by {bootstrap_servers()}")
+        if self._errors:
+            errors, self._errors = self._errors, []
+            raise BrokerUnavailable(f"{len(errors)} message(s) failed: {errors[0]}")
+
+
+@dataclass
+class ConsumerOptions:
+    group_id: str
+    topics: list[str]
+    batch_size: int = 100
+    poll_timeout: float = 0.5
+    retry_backoff: float = 1.0
+
+
+def make_consumer(group_id: str, **extra) -> Consumer:
+    return Consumer({
+        **_base_config(),
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
+        "heartbeat.interval.ms": settings.KAFKA_HEARTBEAT_INTERVAL_MS,
+        "partition.assignment.strategy": "cooperative-sticky",
+        **extra,
+    })
+
+
+def run_consumer(
+    options: ConsumerOptions,
+    handle: Callable[[list[Message]], None],
+    should_stop: Callable[[], bool] = lambda: False,
+) -> None:
+    """Consume in batches; commit a batch's offsets only after `handle` returned.
+
+    If `handle` raises, the batch is neither committed nor skipped: each partition is rewound to
+    the batch's first offset and tried again after a pause, so a dependency outage stalls the
+    stream instead of losing it. Per-message problems (bad input) are `handle`'s to dead-letter.
+    """
+    consumer = make_consumer(options.group_id)
+    consumer.subscribe(options.topics)
+    failures = 0
+    try:
+        while not should_stop():
+            messages = consumer.consume(options.batch_size, options.poll_timeout)
+            messages = [m for m in messages if not _is_error(m)]
+            if not messages:
+                continue
+            try:
+                handle(messages)
+            except Exception:
+                failures += 1
+                log.exception("hand-off failed; rewinding %d message(s), attempt %d", len(messages), failures)
+                _rewind(consumer, messages)
+                time.sleep(min(options.retry_backoff * failures, 10.0))
+                continue
+            failures = 0
+            consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def _is_error(message: Message) -> bool:
+    error = message.error()
+    if error is None:
+        return False
+    if error.code() != KafkaError._PARTITION_EOF:
+        log.warning("consumer error: %s", error.str())
+    return True
+
+
+def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
+    latest: dict[tuple[str, int], int] = {}
+    for m in messages:
+        key = (m.topic(), m.partition())
+        latest[key] = max(latest.get(key, -1), m.offset())
+    return [TopicPartition(topic, partition, offset + 1) for (topic, partition), offset in latest.items()]
+
+
+def _rewind(consumer: Consumer, messages: list[Message]) -> None:
+    earliest: dict[tuple[str, int], int] = {}
+    for m in messages:
+        key = (m.topic(), m.partition())
+        earliest[key] = min(earliest.get(key, m.offset()), m.offset())
+    for (topic, partition), offset in earliest.items():
+        try:
+            consumer.seek(TopicPartition(topic, partition, offset))
+        except KafkaException as exc:  # partition revoked meanwhile: its new owner resumes from the commit
+            log.info("rewind of %s[%d] skipped: %s", topic, partition, exc)

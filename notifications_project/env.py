@@ -1,0 +1,72 @@
+"""Environment helpers: every setting comes from the environment, and a bad value stops
+start-up with one line that names the variable and what was expected."""
+
+from __future__ import annotations
+
+import os
+import sys
+from urllib.parse import urlparse
+
+import environ
+
+_env = environ.Env()
+
+
+class ConfigError(SystemExit):
+    def __init__(self, name: str, expected: str, got: str) -> None:
+        super().__init__(f"configuration error: {name}: expected {expected}, got {got!r}")
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, "an integer", raw) from None
+    if value < minimum:
+        raise ConfigError(name, f"an integer >= {minimum}", raw)
+    return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(name, "a boolean (true/false)", raw)
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_url(name: str, default: str, schemes: tuple[str, ...]) -> str:
+    raw = os.environ.get(name, default)
+    parsed = urlparse(raw)
+    if parsed.scheme not in schemes or not parsed.hostname:
+        raise ConfigError(name, f"a URL like {schemes[0]}://host:port/...", raw)
+    return raw
+
+
+def env_database(name: str, default: str) -> dict:
+    url = env_url(name, default, ("postgres", "postgresql", "pgsql"))
+    try:
+        return _env.db_url_config(url)
+    except Exception:
+        raise ConfigError(name, "a postgres:// URL", url) from None
+
+
+def running_under_pytest() -> bool:
+    return "pytest" in sys.modules
