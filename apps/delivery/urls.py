@@ -1,3 +1,8 @@
 from django.urls import path
 
-urlpatterns: list = []
+from . import views
+
+urlpatterns = [
+    path("notifications", views.create_notification, name="api-create-notification"),
+    path("notifications/<int:notification_id>", views.notification_status, name="api-notification-status"),
+]

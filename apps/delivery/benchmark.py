@@ -1,0 +1,168 @@
+"""The goal-alert fan-out benchmark behind `manage.py bench_fanout`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection
+
+from apps.audience.models import Topic
+from apps.audience.seeding import seed_audience
+from apps.streaming.client import delete_topics, ensure_topics
+from apps.streaming.topics import all_topics
+
+from . import events, progress, records
+from .models import Delivery, Notification
+from .processes import Stack, peak_rss_mb, process_tree
+from .service import notify
+
+
+@dataclass
+class BenchOptions:
+    users: int
+    topic: str = "bench-fans"
+    provider_latency_ms: float = 0.0
+    send_workers: int = 1
+    concurrency: int = 8
+    send_bridges: int = 1
+    timeout: float = 900.0
+    keep_records: bool = False
+
+
+def provider_stats(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/stats", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def provider_reset(url: str) -> None:
+    urllib.request.urlopen(urllib.request.Request(f"{url}/reset", method="POST"), timeout=10).read()
+
+
+def wait_completed(notification_id: int, timeout: float, show_progress: bool) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = progress.read(notification_id)
+        if show_progress:
+            _draw(state)
+        if "t_completed" in state:
+            if show_progress:
+                sys.stderr.write("\n")
+            return state
+        time.sleep(0.2)
+    raise TimeoutError(f"notification {notification_id} not completed after {timeout:.0f}s: {state}")
+
+
+def _draw(state: dict) -> None:
+    targeted = state.get("targeted")
+    done = sum(state.get(k, 0) for k in progress.TERMINAL)
+    total = targeted or max(done, 1)
+    width = 40
+    filled = int(width * min(done / total, 1.0))
+    label = f"{int(done):>9,}/{int(targeted):,}" if targeted else f"{int(done):>9,}/?"
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {label} recorded")
+    sys.stderr.flush()
+
+
+def run(options: BenchOptions, show_progress: bool = True) -> dict:
+    run_id = uuid.uuid4().hex[:8]
+    settings.REDIS_KEY_PREFIX = f"bench:{run_id}:"
+    settings.KAFKA_TOPIC_PREFIX = f"bench{run_id}."
+    seed_started = time.monotonic()
+    if Topic.objects.filter(slug=options.topic).first() is None or \
+            Topic.objects.get(slug=options.topic).follows.count() < options.users:
+        seed_audience(options.users, options.topic)
+    seed_seconds = time.monotonic() - seed_started
+    stack = Stack()
+    try:
+        stack.start_broker()
+        ensure_topics()
+        provider_url = stack.start_fake_provider(options.provider_latency_ms)
+        stack.start_pipeline(options.send_workers, options.concurrency, options.send_bridges)
+        _warm_up(options.topic, run_id)
+        provider_reset(provider_url)
+
+        started = time.time()
+        notification = notify(category="goal-alerts", audience={"topic": options.topic}, channels=["push"],
+                              title="GOAL! {{ team }} 1-0", body="{{ scorer }} scores in the {{ minute }}'",
+                              context={"team": "Home", "scorer": "Number 9", "minute": 90},
+                              idempotency_key=f"bench-{run_id}")
+        state = wait_completed(notification.pk, options.timeout, show_progress)
+        peaks = _peaks(stack)
+        return _report(notification.pk, started, state, provider_stats(provider_url), peaks, seed_seconds,
+                       options)
+    finally:
+        _clean_up(run_id, options.keep_records)
+        stack.stop()
+
+
+def _warm_up(topic: str, run_id: str) -> None:
+    """One tiny notification through every stage, so consumer-group joins are not timed."""
+    first = Topic.objects.get(slug=topic).follows.order_by("recipient_id").values_list("recipient_id", flat=True)[0]
+    notification = notify(category="goal-alerts", audience={"recipients": [first]}, channels=["push"],
+                          title="warm-up", idempotency_key=f"bench-warmup-{run_id}")
+    wait_completed(notification.pk, 120, show_progress=False)
+    Delivery.of_notification(notification.pk).delete()
+    notification.delete()
+
+
+def _peaks(stack: Stack) -> dict[str, float]:
+    peaks = {"bench": round(peak_rss_mb(os.getpid()), 1)}
+    for name, process in stack.processes.items():
+        peaks[name] = round(max(peak_rss_mb(pid) for pid in process_tree(process.pid)), 1)
+    return peaks
+
+
+def _report(notification_id: int, started: float, state: dict, provider: dict, peaks: dict, seed_seconds: float,
+            options: BenchOptions) -> dict:
+    counts = records.count_by_status(notification_id)
+    notification = Notification.objects.get(pk=notification_id)
+    targeted = notification.targeted or 0
+    terminal = sum(counts.values())
+    # Missing: recipients with no final state, and sends recorded that the provider never received.
+    missing = max(targeted - terminal, 0) + max(counts["sent"] - provider["unique"], 0)
+    end = state.get("t_all_recorded", state["t_completed"])
+    seconds = end - started
+
+    def span(a: str, b: str) -> float:
+        return round(state[b] - state[a], 3) if a in state and b in state else None
+
+    state["t_trigger"] = started
+    return {
+        "recipients": targeted, "delivered": counts["sent"], "skipped": counts["skipped"],
+        "failed": counts["failed"], "dead_lettered": counts["dead_lettered"],
+        "missing": missing, "duplicates": provider["duplicates"],
+        "seconds": round(seconds, 3), "recipients_per_s": round(targeted / seconds) if seconds > 0 else None,
+        "stages": {
+            "trigger_to_dispatch": span("t_trigger", "t_dispatch_start"),
+            "dispatch_stream_and_publish": span("t_dispatch_start", "t_dispatch_end"),
+            "dispatch_to_first_send": span("t_dispatch_start", "t_first_send"),
+            "first_send_to_all_recorded": span("t_first_send", "t_all_recorded"),
+            "finalize": span("t_all_recorded", "t_completed"),
+        },
+        "provider": {"requests": provider["requests"], "tokens": provider["received"]},
+        "peak_rss_mb": peaks,
+        "config": {"provider_latency_ms": options.provider_latency_ms, "send_workers": options.send_workers,
+                   "concurrency": options.concurrency, "send_bridges": options.send_bridges,
+                   "partitions": settings.KAFKA_PARTITIONS, "seed_seconds": round(seed_seconds, 1)},
+    }
+
+
+def _clean_up(run_id: str, keep_records: bool) -> None:
+    if not keep_records:
+        for notification in Notification.objects.filter(idempotency_key__startswith=f"bench-{run_id}"):
+            low, high = Delivery.key_range(notification.pk)
+            with connection.cursor() as cursor:
+                cursor.execute("DELETE FROM delivery_delivery WHERE id BETWEEN %s AND %s", [low, high])
+            notification.delete()
+    client = progress.client()
+    for key in client.scan_iter(match=f"bench:{run_id}:*", count=10_000):
+        client.delete(key)
+    delete_topics([spec.name for spec in all_topics()])
+    events.close_producer()

@@ -1,0 +1,34 @@
+"""Load a batch's contact points in one query per batch, per channel."""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from apps.providers.base import Target
+
+_QUERIES = {
+    "push": "SELECT recipient_id, token FROM audience_device WHERE recipient_id = ANY(%s::bigint[]) AND is_active"
+            " ORDER BY recipient_id, id",
+    "email": "SELECT id, email FROM audience_recipient WHERE id = ANY(%s::bigint[]) AND email <> ''",
+    "sms": "SELECT id, phone FROM audience_recipient WHERE id = ANY(%s::bigint[]) AND phone <> ''",
+    "in_app": "SELECT id, id::text FROM audience_recipient WHERE id = ANY(%s::bigint[])",
+}
+
+NO_CONTACT_REASON = {"push": "no_active_device", "email": "no_email", "sms": "no_phone", "in_app": "unknown_recipient"}
+
+
+def load_targets(channel: str, recipient_ids: list[int]) -> list[Target]:
+    """Targets for the recipients that have a contact point on this channel (a user may have several)."""
+    query = _QUERIES.get(channel)
+    if query is None:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(query, [recipient_ids])
+        return [Target(recipient_id, address) for recipient_id, address in cursor.fetchall()]
+
+
+def deactivate_tokens(tokens: list[str], reason: str) -> None:
+    if tokens:
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE audience_device SET is_active = false, deactivated_reason = %s"
+                           " WHERE token = ANY(%s)", [reason[:200], tokens])

@@ -1,0 +1,32 @@
+"""The notify.events schema. Our own triggers publish {"notification_id": N}; other services may
+publish a full request (see README "Publishing events from other services"), which the bridge
+validates and records idempotently by its idempotency_key."""
+
+from __future__ import annotations
+
+import json
+
+from apps.streaming.client import EventProducer
+from apps.streaming.topics import EVENTS, topic_name
+
+_producer: EventProducer | None = None
+
+
+def producer() -> EventProducer:
+    global _producer
+    if _producer is None:
+        _producer = EventProducer(linger_ms=0)
+    return _producer
+
+
+def close_producer() -> None:
+    global _producer
+    if _producer is not None:
+        _producer.flush(5)
+        _producer = None
+
+
+def publish_notification_event(notification_id: int) -> None:
+    producer().produce(topic_name(EVENTS), json.dumps({"notification_id": notification_id}).encode(),
+                       key=str(notification_id).encode())
+    producer().flush(10)

@@ -1,0 +1,33 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.delivery.benchmark import BenchOptions, run
+
+
+class Command(BaseCommand):
+    help = "Fire a goal alert to N fans through the real pipeline; the last line is a JSON report."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--users", type=int, default=100_000)
+        parser.add_argument("--topic", default="bench-fans")
+        parser.add_argument("--provider-latency-ms", type=float, default=0.0)
+        parser.add_argument("--send-workers", type=int, default=1, help="Celery worker processes for sending")
+        parser.add_argument("--concurrency", type=int, default=8, help="prefork children per send worker")
+        parser.add_argument("--send-bridges", type=int, default=1)
+        parser.add_argument("--timeout", type=float, default=900.0)
+        parser.add_argument("--keep-records", action="store_true", help="keep the delivery rows afterwards")
+
+    def handle(self, *args, **o):
+        if o["users"] < 1:
+            raise CommandError("--users must be at least 1")
+        if o["provider_latency_ms"] < 0:
+            raise CommandError("--provider-latency-ms must be >= 0")
+        options = BenchOptions(users=o["users"], topic=o["topic"], provider_latency_ms=o["provider_latency_ms"],
+                               send_workers=o["send_workers"], concurrency=o["concurrency"],
+                               send_bridges=o["send_bridges"], timeout=o["timeout"], keep_records=o["keep_records"])
+        try:
+            report = run(options)
+        except (TimeoutError, RuntimeError) as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(json.dumps(report))

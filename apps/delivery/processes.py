@@ -1,0 +1,142 @@
+"""Start the platform's real processes as children: the local broker, the fake provider, Celery
+workers and bridges. Used by bench_fanout and by the test suite; production runs the same commands
+under docker-compose."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from apps.streaming.local_broker import free_port, start_tansu, wait_for_port
+
+from . import queues
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+def database_url() -> str:
+    db = settings.DATABASES["default"]
+    user = db.get("USER") or "postgres"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+@dataclass
+class Stack:
+    """The child processes of one run; stop() ends them all."""
+
+    env: dict = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    log_dir: Path = BASE_DIR / "var" / "log"
+
+    def __post_init__(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "notifications_project.settings",
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
+            "KAFKA_TOPIC_PREFIX": settings.KAFKA_TOPIC_PREFIX,
+            "KAFKA_PARTITIONS": str(settings.KAFKA_PARTITIONS),
+            "NOTIFY_RUN_ID": "",
+            "PYTHONUNBUFFERED": "1",
+        }
+        for name in ("KAFKA_BOOTSTRAP_SERVERS", "FAKE_PROVIDER_URL"):
+            if getattr(settings, name):
+                self.env[name] = getattr(settings, name)
+
+    def spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115
+        process = subprocess.Popen(argv, cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        self.processes[name] = process
+        return process
+
+    def start_broker(self) -> str:
+        """Start Tansu unless KAFKA_BOOTSTRAP_SERVERS names a broker; returns bootstrap servers."""
+        if self.env.get("KAFKA_BOOTSTRAP_SERVERS"):
+            return self.env["KAFKA_BOOTSTRAP_SERVERS"]
+        process, servers = start_tansu(log_path=self.log_dir / "tansu.log")
+        self.processes["broker"] = process
+        self.env["KAFKA_BOOTSTRAP_SERVERS"] = servers
+        settings.KAFKA_BOOTSTRAP_SERVERS = servers
+        return servers
+
+    def start_fake_provider(self, latency_ms: float = 0.0) -> str:
+        port = free_port()
+        self.spawn("fake-provider", [sys.executable, "manage.py", "fake_provider", "--port", str(port),
+                                     "--latency-ms", str(latency_ms)])
+        wait_for_port("127.0.0.1", port)
+        url = f"http://127.0.0.1:{port}"
+        self.env["FAKE_PROVIDER_URL"] = url
+        settings.FAKE_PROVIDER_URL = url
+        return url
+
+    def start_worker(self, name: str, queue_names: list[str], concurrency: int) -> None:
+        self.spawn(name, [sys.executable, "-m", "celery", "-A", "notifications_project", "worker",
+                          "-n", f"{name}@%h", "-Q", ",".join(queue_names), "-c", str(concurrency), "-P", "prefork",
+                          "--without-gossip", "--without-mingle", "--without-heartbeat", "-O", "fair",
+                          "-l", "warning"])
+
+    def start_bridge(self, name: str, role: str, priority: str = "normal") -> None:
+        self.spawn(name, [sys.executable, "manage.py", "run_bridge", "--role", role, "--priority", priority])
+
+    def start_pipeline(self, send_workers: int = 1, send_concurrency: int = 8, send_bridges: int = 1,
+                       priorities: tuple[str, ...] = ("normal",)) -> None:
+        self.start_worker("worker-dispatch", [queues.DISPATCH], 2)
+        send_queues = [queues.send_queue(p) for p in priorities] + [queues.RETRY]
+        for index in range(send_workers):
+            self.start_worker(f"worker-send-{index}", send_queues, send_concurrency)
+        self.start_bridge("bridge-events", "events")
+        for priority in priorities:
+            for index in range(send_bridges):
+                self.start_bridge(f"bridge-send-{priority}-{index}", "send", priority)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes.pop(name)
+        os.killpg(process.pid, sig)
+        process.wait(10)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 10
+        for process in self.processes.values():
+            try:
+                process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        self.processes.clear()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident set size (VmHWM) of a process and its live children, in MB, by process name."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def process_tree(pid: int) -> list[int]:
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return pids
+    for child in children:
+        pids += process_tree(int(child))
+    return pids

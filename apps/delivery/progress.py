@@ -1,0 +1,67 @@
+"""Live per-notification counters in Redis, kept by the pipeline (never COUNT(*) over millions).
+
+They are incremented only by rows a batch newly inserted, so redeliveries do not inflate them; the
+finalizer still recounts from PostgreSQL, which is the record.
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis
+from django.conf import settings
+
+_client: redis.Redis | None = None
+TERMINAL = ("sent", "failed", "skipped", "dead_lettered")
+
+
+def client() -> redis.Redis:
+    global _client
+    if _client is None:
+        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=3)
+    return _client
+
+
+def key(suffix: str) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}{suffix}"
+
+
+def progress_key(notification_id: int) -> str:
+    return key(f"progress:{notification_id}")
+
+
+# Add counts; if the audience size is known and every recipient is terminal, claim the right to
+# finalize (exactly one caller gets 1).
+_ADD_AND_CHECK = """
+for i = 1, #ARGV - 1, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], 604800)
+local v = redis.call('HMGET', KEYS[1], 'targeted', 'sent', 'failed', 'skipped', 'dead_lettered', 'finalizing')
+if not v[1] or v[6] then return 0 end
+local done = 0
+for i = 2, 5 do done = done + tonumber(v[i] or 0) end
+if done >= tonumber(v[1]) then redis.call('HSET', KEYS[1], 'finalizing', 1) return 1 end
+return 0
+"""
+
+
+def add(notification_id: int, **counts: int) -> bool:
+    """Add counts; True when this call completed the notification (and must finalize it)."""
+    args: list = []
+    for name, value in counts.items():
+        if value:
+            args += [name, value]
+    return bool(client().eval(_ADD_AND_CHECK, 1, progress_key(notification_id), *args))
+
+
+def mark(notification_id: int, stage: str, only_first: bool = True) -> None:
+    """Record when a stage happened (seconds since the epoch)."""
+    name = f"t_{stage}"
+    if only_first:
+        client().hsetnx(progress_key(notification_id), name, time.time())
+    else:
+        client().hset(progress_key(notification_id), name, time.time())
+
+
+def read(notification_id: int) -> dict[str, float]:
+    raw = client().hgetall(progress_key(notification_id))
+    return {k.decode(): float(v) for k, v in raw.items()}

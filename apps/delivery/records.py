@@ -1,0 +1,73 @@
+"""Write per-recipient delivery state in bulk. The packed key makes every write idempotent."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.db import connection
+
+from .models import CHANNEL_CODES, Delivery, DeliveryStatus
+
+STATUS_FIELD = {
+    DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed", DeliveryStatus.SKIPPED: "skipped",
+    DeliveryStatus.DEAD_LETTERED: "dead_lettered",
+}
+
+_INSERT = """
+INSERT INTO delivery_delivery
+    (id, notification_id, recipient_id, channel, status, reason, provider_message_id, attempts, updated_at)
+SELECT (%(n)s::bigint << 36) | (%(code)s::bigint << 32) | r, %(n)s, r, %(channel)s, s, e, p, %(attempts)s, now()
+FROM unnest(%(r)s::bigint[], %(s)s::smallint[], %(e)s::text[], %(p)s::text[]) AS t(r, s, e, p)
+ON CONFLICT (id) DO NOTHING
+RETURNING status
+"""
+
+
+@dataclass
+class Outcomes:
+    """Final outcomes of one batch, one per recipient, written in one statement."""
+
+    recipient_ids: list[int] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    provider_ids: list[str] = field(default_factory=list)
+
+    def add(self, recipient_id: int, status: int, reason: str = "", provider_id: str = "") -> None:
+        self.recipient_ids.append(recipient_id)
+        self.statuses.append(int(status))
+        self.reasons.append(reason[:300])
+        self.provider_ids.append(provider_id[:200])
+
+    def __len__(self) -> int:
+        return len(self.recipient_ids)
+
+
+def write(notification_id: int, channel: str, outcomes: Outcomes, attempts: int = 1) -> Counter:
+    """Insert the outcomes; returns counts by progress field of the rows that were new."""
+    if not outcomes:
+        return Counter()
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT, {
+            "n": notification_id, "code": CHANNEL_CODES[channel], "channel": channel, "attempts": attempts,
+            "r": outcomes.recipient_ids, "s": outcomes.statuses, "e": outcomes.reasons, "p": outcomes.provider_ids,
+        })
+        return Counter(STATUS_FIELD[status] for (status,) in cursor.fetchall())
+
+
+def already_recorded(notification_id: int, channel: str, recipient_ids: list[int]) -> set[int]:
+    keys = [Delivery.key(notification_id, channel, r) for r in recipient_ids]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT recipient_id FROM delivery_delivery WHERE id = ANY(%s::bigint[])", [keys])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def count_by_status(notification_id: int) -> dict[str, int]:
+    low, high = Delivery.key_range(notification_id)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status, count(*) FROM delivery_delivery WHERE id BETWEEN %s AND %s GROUP BY status",
+                       [low, high])
+        counts = {name: 0 for name in STATUS_FIELD.values()}
+        for status, count in cursor.fetchall():
+            counts[STATUS_FIELD[status]] = count
+        return counts

@@ -1,0 +1,88 @@
+"""Validation of a notification request, shared by notify(), the HTTP API and raw Kafka events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from apps.preferences.models import Category, Channel
+
+MAX_RECIPIENTS_INLINE = 10_000
+
+
+class RequestError(ValueError):
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+@dataclass
+class NotificationRequest:
+    category: Category
+    channels: list[str]
+    audience: dict
+    title: str = ""
+    body: str = ""
+    context: dict = field(default_factory=dict)
+    idempotency_key: str | None = None
+
+
+def parse_request(data: object, idempotency_key: str | None = None) -> NotificationRequest:
+    if not isinstance(data, dict):
+        raise RequestError("body", "must be a JSON object")
+    unknown = sorted(set(data) - {"category", "channels", "audience", "title", "body", "context", "idempotency_key"})
+    if unknown:
+        raise RequestError(unknown[0], "unknown field")
+    slug = data.get("category")
+    if not isinstance(slug, str) or not slug:
+        raise RequestError("category", "required, a category slug")
+    category = Category.objects.filter(slug=slug).first()
+    if category is None:
+        raise RequestError("category", f"unknown category {slug!r}")
+    channels = data.get("channels")
+    if not isinstance(channels, list) or not channels or not all(isinstance(c, str) for c in channels):
+        raise RequestError("channels", f"required, a non-empty list of {Channel.values}")
+    for channel in channels:
+        if channel not in Channel.values:
+            raise RequestError("channels", f"unknown channel {channel!r}")
+    audience = _parse_audience(data.get("audience"))
+    title, body = data.get("title", ""), data.get("body", "")
+    if not isinstance(title, str) or len(title) > 200:
+        raise RequestError("title", "a string of at most 200 characters")
+    if not isinstance(body, str) or len(body) > 4000:
+        raise RequestError("body", "a string of at most 4000 characters")
+    if not title and not body:
+        raise RequestError("body", "title or body is required")
+    context = data.get("context", {})
+    if not isinstance(context, dict):
+        raise RequestError("context", "must be an object")
+    key = idempotency_key or data.get("idempotency_key")
+    if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 200):
+        raise RequestError("idempotency_key", "a string of 1..200 characters")
+    return NotificationRequest(category, list(dict.fromkeys(channels)), audience, title, body, context, key)
+
+
+def _parse_audience(audience: object) -> dict:
+    if not isinstance(audience, dict) or len(audience) != 1:
+        raise RequestError("audience", 'one of {"topic": slug}, {"recipients": [ids]}, {"segment": id}, {"all": true}')
+    kind, value = next(iter(audience.items()))
+    if kind == "topic":
+        from apps.audience.models import Topic
+
+        if not isinstance(value, str) or not Topic.objects.filter(slug=value).exists():
+            raise RequestError("audience.topic", f"unknown topic {value!r}")
+    elif kind == "recipients":
+        if (not isinstance(value, list) or not value or len(value) > MAX_RECIPIENTS_INLINE
+                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+            raise RequestError("audience.recipients", f"a list of 1..{MAX_RECIPIENTS_INLINE} recipient ids")
+    elif kind == "segment":
+        from apps.audience.models import Segment
+
+        if not isinstance(value, int) or not Segment.objects.filter(pk=value).exists():
+            raise RequestError("audience.segment", f"unknown segment {value!r}")
+    elif kind == "all":
+        if value is not True:
+            raise RequestError("audience.all", "must be true")
+    else:
+        raise RequestError("audience", f"unknown audience kind {kind!r}")
+    return {kind: value}

@@ -1,0 +1,163 @@
+"""Send one batch (<= 500 recipients) through the channel's provider and record the outcomes."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from django.template import Context, Template
+
+from apps.providers.base import Content, NotConfigured, Outcome, Result, Target, TransportError
+from apps.providers.registry import transport_for
+
+from . import claims, progress, records
+from .contacts import NO_CONTACT_REASON, deactivate_tokens, load_targets
+from .models import DeliveryStatus, Notification
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 300.0
+
+
+class BatchBusy(Exception):
+    """Another worker holds this batch's claim; try again after a while."""
+
+
+@dataclass
+class NotificationInfo:
+    id: int
+    category_id: int
+    max_attempts: int
+    content: Content
+
+
+@dataclass
+class BatchReport:
+    counts: dict = field(default_factory=dict)
+    retry_ids: list[int] = field(default_factory=list)
+    dead_ids: list[int] = field(default_factory=list)
+    dead_reason: str = ""
+    retry_delay: float = 0.0
+    completed: bool = False
+    state: str = ""
+
+
+@lru_cache(maxsize=256)
+def notification_info(notification_id: int) -> NotificationInfo | None:
+    """Per-process cache: a fan-out's thousands of batches share one notification."""
+    notification = Notification.objects.select_related("category", "template").filter(pk=notification_id).first()
+    if notification is None:
+        return None
+    return NotificationInfo(notification.pk, notification.category_id, notification.category.max_attempts,
+                            render(notification))
+
+
+def render(notification: Notification) -> Content:
+    title, body = notification.title, notification.body
+    if notification.template_id:
+        title, body = notification.template.push_title, notification.template.push_body
+    context = Context(notification.context or {}, autoescape=False)
+    return Content(title=Template(title).render(context), body=Template(body).render(context))
+
+
+def backoff(attempt: int, retry_after: float | None) -> float:
+    """Exponential backoff with full jitter, never sooner than the provider's Retry-After."""
+    delay = random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)))
+    return max(delay, retry_after or 0.0)
+
+
+def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids: list[int], attempt: int = 1,
+               resume: bool = False) -> BatchReport:
+    info = notification_info(notification_id)
+    if info is None:
+        log.warning("batch %s names unknown notification %s; skipped", batch_id, notification_id)
+        return BatchReport(state="unknown-notification")
+    batch_key = f"{notification_id}:{batch_id}"
+    state = claims.claim(batch_key)
+    if state == "done":
+        return BatchReport(state=state)
+    if state == "busy":
+        raise BatchBusy(batch_key)
+    try:
+        report = _send_claimed(info, channel, recipient_ids, attempt, resume or state == "resume")
+    except BaseException:
+        claims.release(batch_key)
+        raise
+    claims.finish(batch_key)
+    report.state = state
+    return report
+
+
+def _send_claimed(info: NotificationInfo, channel: str, recipient_ids: list[int], attempt: int,
+                  resume: bool) -> BatchReport:
+    if resume:
+        done = records.already_recorded(info.id, channel, recipient_ids)
+        recipient_ids = [r for r in recipient_ids if r not in done]
+    outcomes = records.Outcomes()
+    report = BatchReport()
+    targets = load_targets(channel, recipient_ids) if recipient_ids else []
+    with_contact = {t.recipient_id for t in targets}
+    for recipient_id in recipient_ids:
+        if recipient_id not in with_contact:
+            outcomes.add(recipient_id, DeliveryStatus.SKIPPED, NO_CONTACT_REASON.get(channel, "no_contact"))
+    if targets:
+        progress.mark(info.id, "first_send")
+        results = _call_provider(channel, info.content, targets)
+        _collect(info, channel, targets, results, attempt, outcomes, report)
+    counts = records.write(info.id, channel, outcomes, attempts=attempt)
+    report.counts = dict(counts)
+    report.completed = progress.add(info.id, **counts)
+    if report.completed:
+        progress.mark(info.id, "all_recorded")
+    return report
+
+
+def _call_provider(channel: str, content: Content, targets: list[Target]) -> list[Result]:
+    try:
+        transport = transport_for(channel)
+    except NotConfigured as exc:
+        return [Result(Outcome.PERMANENT, error=str(exc))] * len(targets)
+    results: list[Result] = []
+    for start in range(0, len(targets), transport.max_batch):
+        part = targets[start:start + transport.max_batch]
+        try:
+            results += transport.send_batch(content, part)
+        except TransportError as exc:
+            outcome = Outcome.PERMANENT if exc.permanent else Outcome.TRANSIENT
+            results += [Result(outcome, error=str(exc), retry_after=exc.retry_after)] * len(part)
+    return results
+
+
+def _collect(info: NotificationInfo, channel: str, targets: list[Target], results: list[Result], attempt: int,
+             outcomes: records.Outcomes, report: BatchReport) -> None:
+    """Fold per-target results into one outcome per recipient: sent if any of their devices got it."""
+    by_recipient: dict[int, list[Result]] = defaultdict(list)
+    invalid_tokens = []
+    for target, result in zip(targets, results, strict=True):
+        by_recipient[target.recipient_id].append(result)
+        if result.outcome is Outcome.PERMANENT and channel == "push" and result.error in ("InvalidToken",
+                                                                                            "Unregistered"):
+            invalid_tokens.append(target.address)
+    retry_after = 0.0
+    for recipient_id, results_of_one in by_recipient.items():
+        sent = next((r for r in results_of_one if r.outcome is Outcome.SENT), None)
+        if sent:
+            outcomes.add(recipient_id, DeliveryStatus.SENT, provider_id=sent.provider_id)
+            continue
+        transient = next((r for r in results_of_one if r.outcome is Outcome.TRANSIENT), None)
+        if transient is None:
+            outcomes.add(recipient_id, DeliveryStatus.FAILED, results_of_one[0].error)
+        elif attempt >= info.max_attempts:
+            report.dead_reason = f"gave up after {attempt} attempt(s): {transient.error}"
+            report.dead_ids.append(recipient_id)
+            outcomes.add(recipient_id, DeliveryStatus.DEAD_LETTERED, report.dead_reason)
+        else:
+            report.retry_ids.append(recipient_id)
+            retry_after = max(retry_after, transient.retry_after or 0.0)
+    if report.retry_ids:
+        report.retry_delay = backoff(attempt, retry_after)
+    deactivate_tokens(invalid_tokens, "provider: invalid token")

@@ -1,0 +1,20 @@
+"""A Django signal other apps can send to notify, without importing the delivery app's code:
+
+    from apps.delivery.signals import notification_requested
+    notification_requested.send(sender=MyModel, category="security", audience={"recipients": [42]},
+                                channels=["push"], title="New sign-in", idempotency_key=f"signin-{event.pk}")
+"""
+
+from django.dispatch import Signal, receiver
+
+from .models import Source
+
+notification_requested = Signal()
+
+
+@receiver(notification_requested)
+def _on_notification_requested(sender, **kwargs):  # noqa: ANN001, ANN202
+    from .service import notify
+
+    kwargs.pop("signal", None)
+    return notify(source=Source.SIGNAL, **kwargs)

@@ -1,0 +1,110 @@
+"""Celery tasks: dispatch a notification's audience, send batches, finalize."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from celery import shared_task
+from django.db import transaction
+from django.utils import timezone
+
+from apps.streaming.client import EventProducer
+from apps.streaming.topics import channel_topic
+
+from . import progress, queues, records
+from .audience_stream import stream_audience
+from .dead_letters import dead_letter
+from .models import DeliveryStatus, Notification, NotificationStatus
+from .sender import BatchBusy, send_batch
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="delivery.dispatch", acks_late=True, queue=queues.DISPATCH)
+def dispatch_notification(notification_id: int) -> None:
+    """Stream the audience and publish recipient batches to notify.<channel>.<priority>."""
+    from django.conf import settings
+
+    notification = Notification.objects.select_related("category").filter(pk=notification_id).first()
+    if notification is None:
+        log.warning("dispatch of unknown notification %s skipped", notification_id)
+        return
+    if notification.status in (NotificationStatus.DISPATCHED, NotificationStatus.COMPLETED):
+        return
+    # A second dispatch of the same notification (a redelivered task) marks its batches "resume",
+    # so senders drop recipients already recorded instead of trusting the batch numbering.
+    generation = progress.client().incr(progress.key(f"dispatch:{notification_id}"))
+    progress.mark(notification_id, "dispatch_start")
+    Notification.objects.filter(pk=notification_id).update(status=NotificationStatus.DISPATCHING)
+    producer = EventProducer(linger_ms=5)
+    priority = notification.category.priority
+    batch_size = settings.DISPATCH_BATCH_SIZE
+    targeted = 0
+    for channel in notification.channels:
+        topic = channel_topic(channel, priority)
+        sequence = 0
+        for chunk in stream_audience(notification, channel):
+            targeted += chunk.size
+            _record_skipped(notification_id, channel, chunk.inactive, "inactive")
+            _record_skipped(notification_id, channel, chunk.opted_out, "opted_out")
+            for start in range(0, len(chunk.sendable), batch_size):
+                ids = chunk.sendable[start:start + batch_size]
+                message = {"n": notification_id, "c": channel, "p": priority, "b": f"{channel}:{generation}:{sequence}",
+                           "r": ids, "resume": generation > 1}
+                # Single-recipient messages keep per-user order; batches spread over partitions.
+                key = str(ids[0]) if len(ids) == 1 else str(sequence)
+                producer.produce(topic, json.dumps(message, separators=(",", ":")).encode(), key=key.encode())
+                sequence += 1
+    producer.flush(60)
+    progress.mark(notification_id, "dispatch_end")
+    Notification.objects.filter(pk=notification_id).update(
+        status=NotificationStatus.DISPATCHED, targeted=targeted, dispatched_at=timezone.now())
+    progress.client().hset(progress.progress_key(notification_id), "targeted", targeted)
+    if progress.add(notification_id):  # every batch may already have finished
+        progress.mark(notification_id, "all_recorded")
+        finalize_notification.apply_async(args=[notification_id], queue=queues.DISPATCH)
+
+
+def _record_skipped(notification_id: int, channel: str, recipient_ids: list[int], reason: str) -> None:
+    if not recipient_ids:
+        return
+    outcomes = records.Outcomes()
+    for recipient_id in recipient_ids:
+        outcomes.add(recipient_id, DeliveryStatus.SKIPPED, reason)
+    if progress.add(notification_id, **records.write(notification_id, channel, outcomes)):
+        progress.mark(notification_id, "all_recorded")
+        finalize_notification.apply_async(args=[notification_id], queue=queues.DISPATCH)
+
+
+@shared_task(name="delivery.send_chunk", bind=True, acks_late=True, max_retries=None)
+def send_chunk(self, notification_id: int, channel: str, batch_id: str, recipient_ids: list[int], attempt: int = 1,
+               resume: bool = False, priority: str = "normal") -> dict:
+    try:
+        report = send_batch(notification_id, channel, batch_id, recipient_ids, attempt, resume)
+    except BatchBusy:
+        raise self.retry(countdown=10) from None
+    if report.dead_ids:
+        dead_letter(f"send.{channel}", report.dead_reason, notification_id=notification_id, channel=channel,
+                    recipient_ids=report.dead_ids)
+    if report.retry_ids:
+        send_chunk.apply_async(
+            kwargs={"notification_id": notification_id, "channel": channel, "batch_id": f"{batch_id}/r{attempt}",
+                    "recipient_ids": report.retry_ids, "attempt": attempt + 1, "priority": priority},
+            countdown=report.retry_delay, queue=queues.RETRY,
+        )
+    if report.completed:
+        finalize_notification.apply_async(args=[notification_id], queue=queues.DISPATCH)
+    return report.counts
+
+
+@shared_task(name="delivery.finalize", acks_late=True, queue=queues.DISPATCH)
+def finalize_notification(notification_id: int) -> None:
+    """Recount from PostgreSQL (the record) and close the notification."""
+    counts = records.count_by_status(notification_id)
+    with transaction.atomic():
+        Notification.objects.filter(pk=notification_id).update(
+            status=NotificationStatus.COMPLETED, completed_at=timezone.now(), sent=counts["sent"],
+            failed=counts["failed"] + counts["dead_lettered"], skipped=counts["skipped"],
+        )
+    progress.mark(notification_id, "completed")

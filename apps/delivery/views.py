@@ -1,0 +1,92 @@
+"""HTTP API: POST /api/notifications (token + Idempotency-Key), GET /api/notifications/<id>.
+
+Every error is JSON: {"error": "...", "field": "..."} with a 4xx status.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import wraps
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from apps.streaming.client import BrokerUnavailable
+
+from . import progress
+from .models import ApiKey, Notification, Source
+from .requests import RequestError, parse_request
+from .service import submit
+
+
+def error(status: int, message: str, field: str | None = None) -> JsonResponse:
+    body = {"error": message}
+    if field:
+        body["field"] = field
+    return JsonResponse(body, status=status)
+
+
+def token_required(view):  # noqa: ANN001, ANN201
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):  # noqa: ANN202
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return error(401, "missing token: send 'Authorization: Bearer <token>'")
+        if not ApiKey.objects.filter(token_sha256=ApiKey.hash(token.strip()), is_active=True).exists():
+            return error(401, "invalid token")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+@token_required
+def create_notification(request: HttpRequest) -> JsonResponse:
+    length = int(request.headers.get("Content-Length") or 0)
+    if length > settings.API_MAX_BODY_BYTES or len(request.body) > settings.API_MAX_BODY_BYTES:
+        return error(413, f"body larger than {settings.API_MAX_BODY_BYTES} bytes")
+    if request.content_type != "application/json":
+        return error(415, "send Content-Type: application/json")
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return error(400, "body is not valid JSON", "body")
+    key = request.headers.get("Idempotency-Key")
+    try:
+        parsed = parse_request(data, idempotency_key=key)
+        notification = submit(parsed, Source.API)
+    except RequestError as exc:
+        return error(400, exc.message, exc.field)
+    except BrokerUnavailable:
+        return error(503, "notification recorded but not yet published; retry with the same Idempotency-Key")
+    return JsonResponse(status_of(notification), status=202)
+
+
+@require_http_methods(["GET"])
+@token_required
+def notification_status(request: HttpRequest, notification_id: int) -> JsonResponse:
+    notification = Notification.objects.filter(pk=notification_id).first()
+    if notification is None:
+        return error(404, f"no notification {notification_id}")
+    return JsonResponse(status_of(notification))
+
+
+def status_of(notification: Notification) -> dict:
+    live = progress.read(notification.pk) if notification.status != "completed" else {}
+    counts = {name: int(live.get(name, getattr(notification, name, 0) or 0)) for name in ("sent", "failed", "skipped")}
+    if live:
+        counts["failed"] += int(live.get("dead_lettered", 0))
+    targeted = notification.targeted if notification.targeted is not None else live.get("targeted")
+    done = sum(counts.values())
+    return {
+        "id": notification.pk, "status": notification.status, "category": notification.category.slug,
+        "channels": notification.channels, "idempotency_key": notification.idempotency_key,
+        "targeted": int(targeted) if targeted is not None else None, **counts,
+        "pending": max(int(targeted) - done, 0) if targeted is not None else None,
+        "created_at": notification.created_at.isoformat(),
+        "completed_at": notification.completed_at.isoformat() if notification.completed_at else None,
+    }

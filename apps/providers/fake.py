@@ -1,0 +1,56 @@
+"""Client for the fake push provider (see fake_server.py): JSON over HTTP, 500 tokens a request.
+
+Wire format: POST /v1/push {"title", "body", "tokens": [...]}
+answer 200 {"batch": "<id>", "failed": {"<index>": "<reason>"}}; token i's message id is "<batch>-<i>".
+"""
+
+from __future__ import annotations
+
+import json
+
+import urllib3
+
+from .base import Content, Outcome, Result, Target, Transport, TransportError
+
+PERMANENT_ERRORS = {"InvalidToken", "Unregistered", "InvalidArgument"}
+
+
+class FakePushTransport(Transport):
+    name = "fake-push"
+
+    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+        self.url = base_url.rstrip("/") + "/v1/push"
+        self.pool = urllib3.PoolManager(maxsize=4, retries=False, timeout=urllib3.Timeout(total=timeout))
+
+    def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
+        body = json.dumps({"title": content.title, "body": content.body, "tokens": [t.address for t in targets]})
+        try:
+            response = self.pool.request("POST", self.url, body=body, headers={"Content-Type": "application/json"})
+        except urllib3.exceptions.HTTPError as exc:
+            raise TransportError(f"fake provider unreachable: {type(exc).__name__}") from None
+        if response.status == 429 or response.status >= 500:
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            raise TransportError(f"HTTP {response.status}", retry_after=retry_after)
+        if response.status != 200:
+            raise TransportError(f"HTTP {response.status}: {response.data[:200].decode(errors='replace')}",
+                                 permanent=True)
+        try:
+            answer = json.loads(response.data)
+            batch, failed = answer["batch"], answer.get("failed", {})
+        except (ValueError, KeyError, TypeError):
+            raise TransportError(f"unexpected answer body (HTTP {response.status})") from None
+        results = [Result(Outcome.SENT, provider_id=f"{batch}-{i}") for i in range(len(targets))]
+        for index, reason in failed.items():
+            outcome = Outcome.PERMANENT if reason in PERMANENT_ERRORS else Outcome.TRANSIENT
+            results[int(index)] = Result(outcome, error=reason)
+        return results
+
+    def close(self) -> None:
+        self.pool.clear()
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
