@@ -20,14 +20,14 @@ from apps.streaming.topics import all_topics
 
 from . import events, progress, records
 from .models import Delivery, Notification
-from .processes import Stack, peak_rss_mb, process_tree
+from .processes import Stack, cpu_by_command, cpu_seconds, peak_rss_mb, process_tree
 from .service import notify
 
 
 @dataclass
 class BenchOptions:
     users: int
-    topic: str = "bench-fans"
+    topic: str = ""  # default: bench-<users>, so the audience is exactly the N fans
     provider_latency_ms: float = 0.0
     send_workers: int = 1
     concurrency: int = 8
@@ -60,6 +60,8 @@ def wait_completed(notification_id: int, timeout: float, show_progress: bool) ->
 
 
 def _draw(state: dict) -> None:
+    if not sys.stderr.isatty():
+        return
     targeted = state.get("targeted")
     done = sum(state.get(k, 0) for k in progress.TERMINAL)
     total = targeted or max(done, 1)
@@ -72,6 +74,7 @@ def _draw(state: dict) -> None:
 
 def run(options: BenchOptions, show_progress: bool = True) -> dict:
     run_id = uuid.uuid4().hex[:8]
+    options.topic = options.topic or f"bench-{options.users}"
     settings.REDIS_KEY_PREFIX = f"bench:{run_id}:"
     settings.KAFKA_TOPIC_PREFIX = f"bench{run_id}."
     seed_started = time.monotonic()
@@ -88,6 +91,8 @@ def run(options: BenchOptions, show_progress: bool = True) -> dict:
         _warm_up(options.topic, run_id)
         provider_reset(provider_url)
 
+        services_before = cpu_by_command()
+        cpu_before = _cpu(stack)
         started = time.time()
         notification = notify(category="goal-alerts", audience={"topic": options.topic}, channels=["push"],
                               title="GOAL! {{ team }} 1-0", body="{{ scorer }} scores in the {{ minute }}'",
@@ -95,8 +100,11 @@ def run(options: BenchOptions, show_progress: bool = True) -> dict:
                               idempotency_key=f"bench-{run_id}")
         state = wait_completed(notification.pk, options.timeout, show_progress)
         peaks = _peaks(stack)
-        return _report(notification.pk, started, state, provider_stats(provider_url), peaks, seed_seconds,
-                       options)
+        cpu = {name: round(seconds - cpu_before.get(name, 0.0), 1) for name, seconds in _cpu(stack).items()}
+        cpu |= {name: round(seconds - services_before[name], 1) for name, seconds in cpu_by_command().items()}
+        report = _report(notification.pk, started, state, provider_stats(provider_url), peaks, seed_seconds, options)
+        report["cpu_seconds"] = cpu
+        return report
     finally:
         _clean_up(run_id, options.keep_records)
         stack.stop()
@@ -110,6 +118,11 @@ def _warm_up(topic: str, run_id: str) -> None:
     wait_completed(notification.pk, 120, show_progress=False)
     Delivery.of_notification(notification.pk).delete()
     notification.delete()
+
+
+def _cpu(stack: Stack) -> dict[str, float]:
+    return {name: sum(cpu_seconds(pid) for pid in process_tree(process.pid))
+            for name, process in stack.processes.items()}
 
 
 def _peaks(stack: Stack) -> dict[str, float]:
@@ -161,6 +174,9 @@ def _clean_up(run_id: str, keep_records: bool) -> None:
             with connection.cursor() as cursor:
                 cursor.execute("DELETE FROM delivery_delivery WHERE id BETWEEN %s AND %s", [low, high])
             notification.delete()
+        # Leave no dead tuples behind for the next run (or the next notification) to trip on.
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM (ANALYZE) delivery_delivery")
     client = progress.client()
     for key in client.scan_iter(match=f"bench:{run_id}:*", count=10_000):
         client.delete(key)

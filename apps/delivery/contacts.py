@@ -6,6 +6,8 @@ from django.db import connection
 
 from apps.providers.base import Target
 
+from .pgarray import int_array
+
 _QUERIES = {
     "push": "SELECT recipient_id, token FROM audience_device WHERE recipient_id = ANY(%s::bigint[]) AND is_active"
             " ORDER BY recipient_id, id",
@@ -23,7 +25,7 @@ def load_targets(channel: str, recipient_ids: list[int]) -> list[Target]:
     if query is None:
         return []
     with connection.cursor() as cursor:
-        cursor.execute(query, [recipient_ids])
+        cursor.execute(query, [int_array(recipient_ids)])
         return [Target(recipient_id, address) for recipient_id, address in cursor.fetchall()]
 
 

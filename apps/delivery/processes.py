@@ -140,3 +140,31 @@ def process_tree(pid: int) -> list[int]:
     for child in children:
         pids += process_tree(int(child))
     return pids
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its reaped children."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(v) for v in fields[11:15]) / _TICKS
+
+
+def cpu_by_command(names: tuple[str, ...] = ("postgres", "redis-server")) -> dict[str, float]:
+    """CPU seconds of every process whose command name starts with one of `names` (services we do not start)."""
+    totals = dict.fromkeys(names, 0.0)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            comm = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        for name in names:
+            if comm.startswith(name[:15]):
+                totals[name] += cpu_seconds(int(entry.name))
+    return totals

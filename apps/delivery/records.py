@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 
 from .models import CHANNEL_CODES, Delivery, DeliveryStatus
+from .pgarray import int_array, text_array
 
 STATUS_FIELD = {
     DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed", DeliveryStatus.SKIPPED: "skipped",
@@ -50,7 +51,8 @@ def write(notification_id: int, channel: str, outcomes: Outcomes, attempts: int 
     with connection.cursor() as cursor:
         cursor.execute(_INSERT, {
             "n": notification_id, "code": CHANNEL_CODES[channel], "channel": channel, "attempts": attempts,
-            "r": outcomes.recipient_ids, "s": outcomes.statuses, "e": outcomes.reasons, "p": outcomes.provider_ids,
+            "r": int_array(outcomes.recipient_ids), "s": int_array(outcomes.statuses),
+            "e": text_array(outcomes.reasons), "p": text_array(outcomes.provider_ids),
         })
         return Counter(STATUS_FIELD[status] for (status,) in cursor.fetchall())
 
@@ -58,7 +60,7 @@ def write(notification_id: int, channel: str, outcomes: Outcomes, attempts: int 
 def already_recorded(notification_id: int, channel: str, recipient_ids: list[int]) -> set[int]:
     keys = [Delivery.key(notification_id, channel, r) for r in recipient_ids]
     with connection.cursor() as cursor:
-        cursor.execute("SELECT recipient_id FROM delivery_delivery WHERE id = ANY(%s::bigint[])", [keys])
+        cursor.execute("SELECT recipient_id FROM delivery_delivery WHERE id = ANY(%s::bigint[])", [int_array(keys)])
         return {row[0] for row in cursor.fetchall()}
 
 

@@ -10,7 +10,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--users", type=int, default=100_000)
-        parser.add_argument("--topic", default="bench-fans")
+        parser.add_argument("--topic", default="", help="default: bench-<users>, seeded with exactly N fans")
         parser.add_argument("--provider-latency-ms", type=float, default=0.0)
         parser.add_argument("--send-workers", type=int, default=1, help="Celery worker processes for sending")
         parser.add_argument("--concurrency", type=int, default=8, help="prefork children per send worker")

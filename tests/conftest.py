@@ -1,0 +1,87 @@
+"""Fixtures on real services: this run's own PostgreSQL database (pytest-django), Redis keys under a
+run prefix, an embedded Tansu broker with this run's topics, and real Celery workers, bridges and the
+fake provider as child processes. Everything is removed at the end of the run."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import pytest
+from django.conf import settings
+
+
+@pytest.fixture(scope="session")
+def broker():
+    from apps.streaming.client import ensure_topics
+    from apps.streaming.local_broker import start_tansu
+
+    process, servers = start_tansu()
+    settings.KAFKA_BOOTSTRAP_SERVERS = servers
+    ensure_topics()
+    yield servers
+    from apps.delivery import events
+
+    events.close_producer()
+    process.kill()
+    process.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_cleanup():
+    yield
+    from apps.delivery.progress import client
+
+    for key in client().scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=10_000):
+        client().delete(key)
+
+
+@pytest.fixture(scope="session")
+def stack(django_db_setup, django_db_blocker, broker):
+    """The real pipeline: dispatch and send workers, the events bridge and two send bridges."""
+    from apps.delivery.processes import Stack
+
+    stack = Stack()
+    stack.env["KAFKA_BOOTSTRAP_SERVERS"] = broker
+    stack.start_fake_provider()
+    stack.start_pipeline(send_workers=1, send_concurrency=2, send_bridges=2, priorities=("normal", "high"))
+    yield stack
+    stack.stop()
+
+
+class FakeProvider:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def stats(self) -> dict:
+        with urllib.request.urlopen(f"{self.url}/stats", timeout=5) as response:
+            return json.loads(response.read())
+
+    def reset(self) -> None:
+        urllib.request.urlopen(urllib.request.Request(f"{self.url}/reset", method="POST"), timeout=5).read()
+
+
+@pytest.fixture
+def provider(stack) -> FakeProvider:
+    fake = FakeProvider(stack.env["FAKE_PROVIDER_URL"])
+    fake.reset()
+    return fake
+
+
+def wait_until(predicate, timeout: float = 60.0, interval: float = 0.1, message: str = "condition"):  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+@pytest.fixture
+def fans(transactional_db):
+    """3,000 seeded fans of one topic (transactional: the worker processes must see them)."""
+    from apps.audience.seeding import seed_audience
+
+    return seed_audience(3000, "test-fans")
