@@ -71,15 +71,15 @@ def test_every_admin_changelist_and_change_form_renders_with_real_data(staff_cli
     from apps.audience.models import Segment
 
     Segment.objects.create(name="spanish", filters={"locale": "es"})
-    for model, model_admin in admin.site._registry.items():
+    for model in admin.site._registry:
         if model._meta.app_label not in {"audience", "preferences", "campaigns", "delivery"}:
             continue
         info = (model._meta.app_label, model._meta.model_name)
-        response = staff_client.get(reverse("admin:%s_%s_changelist" % info))
+        response = staff_client.get(reverse("admin:{}_{}_changelist".format(*info)))
         assert response.status_code == 200, info
         obj = model.objects.first()
         assert obj is not None, info
-        response = staff_client.get(reverse("admin:%s_%s_change" % info, args=[obj.pk]))
+        response = staff_client.get(reverse("admin:{}_{}_change".format(*info), args=[obj.pk]))
         assert response.status_code == 200, info
 
 
