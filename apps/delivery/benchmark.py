@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 
-from apps.audience.models import Topic
+from apps.audience.models import Follow, Topic
 from apps.audience.seeding import seed_audience
 from apps.streaming.client import delete_topics, ensure_topics
 from apps.streaming.topics import all_topics
@@ -78,8 +78,7 @@ def run(options: BenchOptions, show_progress: bool = True) -> dict:
     settings.REDIS_KEY_PREFIX = f"bench:{run_id}:"
     settings.KAFKA_TOPIC_PREFIX = f"bench{run_id}."
     seed_started = time.monotonic()
-    if Topic.objects.filter(slug=options.topic).first() is None or \
-            Topic.objects.get(slug=options.topic).follows.count() < options.users:
+    if Follow.objects.filter(topic__slug=options.topic).count() < options.users:
         seed_audience(options.users, options.topic)
     seed_seconds = time.monotonic() - seed_started
     stack = Stack()

@@ -11,6 +11,7 @@ import json
 import logging
 
 from celery import current_app
+from django.conf import settings
 
 from apps.streaming.client import Message
 
@@ -53,8 +54,6 @@ def _notification_from_event(message: Message) -> int:
 
 
 def handle_batches(messages: list[Message]) -> None:
-    from django.conf import settings
-
     chunk_size = settings.SEND_CHUNK_SIZE
     with current_app.producer_or_acquire() as producer:
         for message in messages:

@@ -121,7 +121,7 @@ class Stack:
 
 
 def peak_rss_mb(pid: int) -> float:
-    """Peak resident set size (VmHWM) of a process and its live children, in MB, by process name."""
+    """Peak resident set size (VmHWM) of one process, in MB; 0 if it is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):

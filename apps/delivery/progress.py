@@ -30,8 +30,8 @@ def progress_key(notification_id: int) -> str:
     return key(f"progress:{notification_id}")
 
 
-# Add counts; if the audience size is known and every recipient is terminal, claim the right to
-# finalize (exactly one caller gets 1).
+# Add counts (name/value pairs, then the time); if the audience size is known and every recipient
+# is terminal, record when, and claim the right to finalize (exactly one caller gets 1).
 _ADD_AND_CHECK = """
 for i = 1, #ARGV - 1, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('EXPIRE', KEYS[1], 604800)
@@ -39,7 +39,10 @@ local v = redis.call('HMGET', KEYS[1], 'targeted', 'sent', 'failed', 'skipped', 
 if not v[1] or v[6] then return 0 end
 local done = 0
 for i = 2, 5 do done = done + tonumber(v[i] or 0) end
-if done >= tonumber(v[1]) then redis.call('HSET', KEYS[1], 'finalizing', 1) return 1 end
+if done >= tonumber(v[1]) then
+    redis.call('HSET', KEYS[1], 'finalizing', 1, 't_all_recorded', ARGV[#ARGV])
+    return 1
+end
 return 0
 """
 
@@ -50,16 +53,12 @@ def add(notification_id: int, **counts: int) -> bool:
     for name, value in counts.items():
         if value:
             args += [name, value]
-    return bool(client().eval(_ADD_AND_CHECK, 1, progress_key(notification_id), *args))
+    return bool(client().eval(_ADD_AND_CHECK, 1, progress_key(notification_id), *args, time.time()))
 
 
-def mark(notification_id: int, stage: str, only_first: bool = True) -> None:
-    """Record when a stage happened (seconds since the epoch)."""
-    name = f"t_{stage}"
-    if only_first:
-        client().hsetnx(progress_key(notification_id), name, time.time())
-    else:
-        client().hset(progress_key(notification_id), name, time.time())
+def mark(notification_id: int, stage: str) -> None:
+    """Record when a stage first happened (seconds since the epoch)."""
+    client().hsetnx(progress_key(notification_id), f"t_{stage}", time.time())
 
 
 def read(notification_id: int) -> dict[str, float]:

@@ -30,9 +30,9 @@ class BatchBusy(Exception):
 @dataclass
 class NotificationInfo:
     id: int
-    category_id: int
     max_attempts: int
     content: Content
+    first_send_marked: bool = False  # the stage timestamp needs one Redis call per process, not per batch
 
 
 @dataclass
@@ -43,7 +43,6 @@ class BatchReport:
     dead_reason: str = ""
     retry_delay: float = 0.0
     completed: bool = False
-    state: str = ""
 
 
 @lru_cache(maxsize=256)
@@ -52,8 +51,7 @@ def notification_info(notification_id: int) -> NotificationInfo | None:
     notification = Notification.objects.select_related("category", "template").filter(pk=notification_id).first()
     if notification is None:
         return None
-    return NotificationInfo(notification.pk, notification.category_id, notification.category.max_attempts,
-                            render(notification))
+    return NotificationInfo(notification.pk, notification.category.max_attempts, render(notification))
 
 
 def render(notification: Notification) -> Content:
@@ -75,11 +73,11 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
     info = notification_info(notification_id)
     if info is None:
         log.warning("batch %s names unknown notification %s; skipped", batch_id, notification_id)
-        return BatchReport(state="unknown-notification")
+        return BatchReport()
     batch_key = f"{notification_id}:{batch_id}"
     state = claims.claim(batch_key)
     if state == "done":
-        return BatchReport(state=state)
+        return BatchReport()
     if state == "busy":
         raise BatchBusy(batch_key)
     try:
@@ -88,7 +86,6 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
         claims.release(batch_key)
         raise
     claims.finish(batch_key)
-    report.state = state
     return report
 
 
@@ -105,14 +102,14 @@ def _send_claimed(info: NotificationInfo, channel: str, recipient_ids: list[int]
         if recipient_id not in with_contact:
             outcomes.add(recipient_id, DeliveryStatus.SKIPPED, NO_CONTACT_REASON.get(channel, "no_contact"))
     if targets:
-        progress.mark(info.id, "first_send")
+        if not info.first_send_marked:
+            progress.mark(info.id, "first_send")
+            info.first_send_marked = True
         results = _call_provider(channel, info.content, targets)
         _collect(info, channel, targets, results, attempt, outcomes, report)
     counts = records.write(info.id, channel, outcomes, attempts=attempt)
     report.counts = dict(counts)
     report.completed = progress.add(info.id, **counts)
-    if report.completed:
-        progress.mark(info.id, "all_recorded")
     return report
 
 

@@ -6,6 +6,7 @@ import json
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -24,8 +25,6 @@ log = logging.getLogger(__name__)
 @shared_task(name="delivery.dispatch", acks_late=True, queue=queues.DISPATCH)
 def dispatch_notification(notification_id: int) -> None:
     """Stream the audience and publish recipient batches to notify.<channel>.<priority>."""
-    from django.conf import settings
-
     notification = Notification.objects.select_related("category").filter(pk=notification_id).first()
     if notification is None:
         log.warning("dispatch of unknown notification %s skipped", notification_id)
@@ -61,9 +60,7 @@ def dispatch_notification(notification_id: int) -> None:
     Notification.objects.filter(pk=notification_id).update(
         status=NotificationStatus.DISPATCHED, targeted=targeted, dispatched_at=timezone.now())
     progress.client().hset(progress.progress_key(notification_id), "targeted", targeted)
-    if progress.add(notification_id):  # every batch may already have finished
-        progress.mark(notification_id, "all_recorded")
-        finalize_notification.apply_async(args=[notification_id], queue=queues.DISPATCH)
+    _add_progress(notification_id)  # every batch may already have finished
 
 
 def _record_skipped(notification_id: int, channel: str, recipient_ids: list[int], reason: str) -> None:
@@ -72,8 +69,11 @@ def _record_skipped(notification_id: int, channel: str, recipient_ids: list[int]
     outcomes = records.Outcomes()
     for recipient_id in recipient_ids:
         outcomes.add(recipient_id, DeliveryStatus.SKIPPED, reason)
-    if progress.add(notification_id, **records.write(notification_id, channel, outcomes)):
-        progress.mark(notification_id, "all_recorded")
+    _add_progress(notification_id, **records.write(notification_id, channel, outcomes))
+
+
+def _add_progress(notification_id: int, **counts: int) -> None:
+    if progress.add(notification_id, **counts):
         finalize_notification.apply_async(args=[notification_id], queue=queues.DISPATCH)
 
 
