@@ -4,12 +4,12 @@ fake provider as child processes. Everything is removed at the end of the run.""
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 
 import pytest
 from django.conf import settings
+
+from apps.providers.fake_server import FakeProviderControl
 
 
 @pytest.fixture(scope="session")
@@ -50,21 +50,9 @@ def stack(django_db_setup, django_db_blocker, broker):
     stack.stop()
 
 
-class FakeProvider:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def stats(self) -> dict:
-        with urllib.request.urlopen(f"{self.url}/stats", timeout=5) as response:
-            return json.loads(response.read())
-
-    def reset(self) -> None:
-        urllib.request.urlopen(urllib.request.Request(f"{self.url}/reset", method="POST"), timeout=5).read()
-
-
 @pytest.fixture
-def provider(stack) -> FakeProvider:
-    fake = FakeProvider(stack.env["FAKE_PROVIDER_URL"])
+def provider(stack) -> FakeProviderControl:
+    fake = FakeProviderControl(stack.env["FAKE_PROVIDER_URL"])
     fake.reset()
     return fake
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass
 
@@ -15,6 +13,7 @@ from django.db import connection
 
 from apps.audience.models import Follow, Topic
 from apps.audience.seeding import seed_audience
+from apps.providers.fake_server import FakeProviderControl
 from apps.streaming.client import delete_topics, ensure_topics
 from apps.streaming.topics import all_topics
 
@@ -34,15 +33,6 @@ class BenchOptions:
     send_bridges: int = 1
     timeout: float = 900.0
     keep_records: bool = False
-
-
-def provider_stats(url: str) -> dict:
-    with urllib.request.urlopen(f"{url}/stats", timeout=10) as response:
-        return json.loads(response.read())
-
-
-def provider_reset(url: str) -> None:
-    urllib.request.urlopen(urllib.request.Request(f"{url}/reset", method="POST"), timeout=10).read()
 
 
 def wait_completed(notification_id: int, timeout: float, show_progress: bool) -> dict:
@@ -85,10 +75,10 @@ def run(options: BenchOptions, show_progress: bool = True) -> dict:
     try:
         stack.start_broker()
         ensure_topics()
-        provider_url = stack.start_fake_provider(options.provider_latency_ms)
+        provider = FakeProviderControl(stack.start_fake_provider(options.provider_latency_ms))
         stack.start_pipeline(options.send_workers, options.concurrency, options.send_bridges)
         _warm_up(options.topic, run_id)
-        provider_reset(provider_url)
+        provider.reset()
 
         services_before = cpu_by_command()
         cpu_before = _cpu(stack)
@@ -101,7 +91,7 @@ def run(options: BenchOptions, show_progress: bool = True) -> dict:
         peaks = _peaks(stack)
         cpu = {name: round(seconds - cpu_before.get(name, 0.0), 1) for name, seconds in _cpu(stack).items()}
         cpu |= {name: round(seconds - services_before[name], 1) for name, seconds in cpu_by_command().items()}
-        report = _report(notification.pk, started, state, provider_stats(provider_url), peaks, seed_seconds, options)
+        report = _report(notification.pk, started, state, provider.stats(), peaks, seed_seconds, options)
         report["cpu_seconds"] = cpu
         return report
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import urllib.request
 
 from aiohttp import web
 
@@ -88,6 +89,22 @@ def make_app(latency_ms: float = 0.0) -> web.Application:
     app = web.Application(client_max_size=8 * 1024 * 1024)
     app.add_routes([web.post("/v1/push", push), web.get("/stats", stats), web.post("/reset", reset)])
     return app
+
+
+class FakeProviderControl:
+    """The fake provider's control endpoints, for benchmarks and tests: counts and reset."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    def stats(self) -> dict:
+        """{"received", "unique", "duplicates", "requests"} since the last reset."""
+        with urllib.request.urlopen(f"{self.base_url}/stats", timeout=10) as response:
+            return json.loads(response.read())
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.base_url}/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10).read()
 
 
 def serve(host: str, port: int, latency_ms: float) -> None:
