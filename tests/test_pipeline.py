@@ -2,6 +2,7 @@
 
 import json
 import signal
+import time
 import uuid
 
 import pytest
@@ -71,8 +72,6 @@ def test_repeated_idempotency_key_sends_nothing_new(stack, provider, fans):
                                               channels=["push"], title="GOAL", idempotency_key=key)[0][1]
     assert again.pk == first.pk == signal_copy.pk
     assert Notification.objects.filter(idempotency_key=key).count() == 1
-    import time
-
     time.sleep(2)
     assert provider.stats()["received"] == sent
 
@@ -92,8 +91,6 @@ def test_redelivered_batch_message_sends_nothing_twice(stack, provider, fans):
         message = {"n": notification.pk, "c": "push", "p": "normal", "b": batch_id, "r": ids, "resume": resume}
         producer.produce(channel_topic("push", "normal"), json.dumps(message).encode())
     producer.flush()
-    import time
-
     time.sleep(4)
     assert provider.stats() == before
     assert records.count_by_status(notification.pk)["sent"] == done.sent

@@ -38,8 +38,6 @@ def consume_all(group: str, topic: str, expected: int, fail_first: bool = False)
 
 
 def test_round_trip_with_consumer_group_and_manual_commits(topic):
-    ensure_topics([TopicSpec(topic, 4)])
-    from confluent_kafka.admin import AdminClient  # noqa: F401 - the topic exists with its partitions
     produce(topic, [f"m{i}".encode() for i in range(20)])
     group = f"g-{uuid.uuid4().hex[:6]}"
     assert sorted(consume_all(group, topic, 20)) == sorted(f"m{i}".encode() for i in range(20))
