@@ -105,6 +105,10 @@ CELERY_TASK_ALWAYS_EAGER = False
 # Providers.
 FAKE_PROVIDER_URL = env_str("FAKE_PROVIDER_URL", "")
 PROVIDER_TIMEOUT_SECONDS = env_int("PROVIDER_TIMEOUT_SECONDS", 10, 1)
+# Retries due within this many seconds wait in Celery (countdown); later ones wait in notify.retry.
+RETRY_HOLD_SECONDS = env_int("NOTIFY_RETRY_HOLD_SECONDS", 5, 0)
+# A worker waits at most this long for a provider's shared rate limit before rescheduling the batch.
+RATE_LIMIT_MAX_WAIT_SECONDS = env_int("NOTIFY_RATE_LIMIT_MAX_WAIT_SECONDS", 2, 0)
 
 # HTTP API.
 API_MAX_BODY_BYTES = env_int("NOTIFY_API_MAX_BODY_BYTES", 256 * 1024, 1024)

@@ -22,7 +22,7 @@ def completed(notification_id: int, timeout: float = 90.0) -> Notification:
                       timeout=timeout, message=f"notification {notification_id} to complete")
 
 
-def expected_counts(topic_slug: str) -> tuple[int, int]:
+def expected_counts(topic_slug: str, category: str = "goal-alerts") -> tuple[int, int]:
     """(reachable, skipped) computed independently of the pipeline, from the seeded data."""
     from django.db import connection
 
@@ -35,8 +35,8 @@ def expected_counts(topic_slug: str) -> tuple[int, int]:
             FROM audience_follow f JOIN audience_topic t ON t.id = f.topic_id AND t.slug = %s
             JOIN audience_recipient r ON r.id = f.recipient_id
             LEFT JOIN preferences_preference p ON p.recipient_id = r.id AND p.channel = 'push'
-                 AND p.category_id = (SELECT id FROM preferences_category WHERE slug = 'goal-alerts')""",
-                       [topic_slug])
+                 AND p.category_id = (SELECT id FROM preferences_category WHERE slug = %s)""",
+                       [topic_slug, category])
         reachable, total = cursor.fetchone()
     return reachable, total - reachable
 

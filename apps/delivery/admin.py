@@ -1,4 +1,4 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from .models import ApiKey, DeadLetter, Delivery, Notification
 
@@ -42,9 +42,36 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(admin.ModelAdmin):
-    list_display = ("id", "topic", "reason", "notification_id", "channel", "payload_size", "created_at", "replayed_at")
-    list_filter = ("topic", "channel")
+    list_display = ("id", "topic", "reason", "notification_id", "channel", "recipient_count", "payload_size",
+                    "created_at", "replayed_at")
+    list_filter = ("topic", "channel", ("replayed_at", admin.EmptyFieldListFilter))
     search_fields = ("notification_id__exact",)
+    readonly_fields = ("topic", "reason", "notification_id", "channel", "recipient_ids", "payload_size",
+                       "created_at", "replayed_at")
+    actions = ["replay_selected"]
+
+    @admin.display(description="recipients")
+    def recipient_count(self, letter: DeadLetter) -> int:
+        return len(letter.recipient_ids)
+
+    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+        return False
+
+    def has_replay_permission(self, request) -> bool:  # noqa: ANN001
+        return request.user.has_perm("delivery.replay_deadletter")
+
+    @admin.action(description="Replay the selected dead letters (never resends to a recipient already sent)",
+                  permissions=["replay"])
+    def replay_selected(self, request, queryset) -> None:  # noqa: ANN001
+        from .replay import NotReplayable, replay
+
+        queued = 0
+        for letter in queryset.order_by("pk"):
+            try:
+                queued += replay(letter)
+            except NotReplayable as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+        self.message_user(request, f"{queued} recipient(s) queued again.", messages.SUCCESS)
 
 
 @admin.register(ApiKey)

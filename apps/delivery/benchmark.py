@@ -6,19 +6,19 @@ import os
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from django.conf import settings
 from django.db import connection
 
 from apps.audience.models import Follow, Topic
 from apps.audience.seeding import seed_audience
-from apps.providers.fake_server import FakeProviderControl
+from apps.providers.fake_server import FakeProviderControl, Faults
 from apps.streaming.client import delete_topics, ensure_topics
 from apps.streaming.topics import all_topics
 
 from . import events, progress, records
-from .models import Delivery, Notification
+from .models import DeadLetter, Delivery, Notification
 from .processes import Stack, cpu_by_command, cpu_seconds, peak_rss_mb, process_tree
 from .service import notify
 
@@ -33,6 +33,8 @@ class BenchOptions:
     send_bridges: int = 1
     timeout: float = 900.0
     keep_records: bool = False
+    faults: Faults | None = None
+    provider_timeout_s: int = 2  # with injected timeouts: the send workers' client timeout
 
 
 def wait_completed(notification_id: int, timeout: float, show_progress: bool) -> dict:
@@ -76,9 +78,13 @@ def run(options: BenchOptions, show_progress: bool = True) -> dict:
         stack.start_broker()
         ensure_topics()
         provider = FakeProviderControl(stack.start_fake_provider(options.provider_latency_ms))
+        faults = options.faults or Faults()
+        if faults.fail_timeout:
+            stack.env["PROVIDER_TIMEOUT_SECONDS"] = str(options.provider_timeout_s)
+            faults.timeout_hold_s = options.provider_timeout_s + 1.0
         stack.start_pipeline(options.send_workers, options.concurrency, options.send_bridges)
         _warm_up(options.topic, run_id)
-        provider.reset()
+        provider.reset(faults)
 
         services_before = cpu_by_command()
         cpu_before = _cpu(stack)
@@ -148,11 +154,13 @@ def _report(notification_id: int, started: float, state: dict, provider: dict, p
             "first_send_to_all_recorded": span("t_first_send", "t_all_recorded"),
             "finalize": span("t_all_recorded", "t_completed"),
         },
-        "provider": {"requests": provider["requests"], "tokens": provider["received"]},
+        "provider": {"requests": provider["requests"], "tokens": provider["received"],
+                     "injected": provider.get("injected", {})},
         "peak_rss_mb": peaks,
         "config": {"provider_latency_ms": options.provider_latency_ms, "send_workers": options.send_workers,
                    "concurrency": options.concurrency, "send_bridges": options.send_bridges,
-                   "partitions": settings.KAFKA_PARTITIONS, "seed_seconds": round(seed_seconds, 1)},
+                   "partitions": settings.KAFKA_PARTITIONS, "seed_seconds": round(seed_seconds, 1),
+                   "faults": asdict(options.faults) if options.faults else None},
     }
 
 
@@ -162,6 +170,7 @@ def _clean_up(run_id: str, keep_records: bool) -> None:
             low, high = Delivery.key_range(notification.pk)
             with connection.cursor() as cursor:
                 cursor.execute("DELETE FROM delivery_delivery WHERE id BETWEEN %s AND %s", [low, high])
+            DeadLetter.objects.filter(notification_id=notification.pk).delete()
             notification.delete()
         # Leave no dead tuples behind for the next run (or the next notification) to trip on.
         with connection.cursor() as cursor:

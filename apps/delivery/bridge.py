@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 from celery import current_app
 from django.conf import settings
 
-from apps.streaming.client import Message
+from apps.streaming.client import Message, header
 
 from . import queues
 from .dead_letters import dead_letter
 from .models import Source
 from .requests import RequestError, parse_request
 from .service import submit
-from .tasks import dispatch_notification, send_chunk
+from .tasks import dispatch_notification, send_chunk, send_retry
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,29 @@ def handle_batches(messages: list[Message]) -> None:
                             "priority": batch["p"]},
                     queue=queue, producer=producer,
                 )
+
+
+def retry_due_at(message: Message) -> float:
+    """A retry message's not-before time (epoch seconds); one without a readable header is due now."""
+    try:
+        return int(header(message, "not-before") or 0) / 1000.0
+    except ValueError:
+        return 0.0
+
+
+def handle_retries(messages: list[Message]) -> None:
+    """Hand due retry batches (notify.retry) to the send.retry queue; the consumer holds back the rest."""
+    now = time.time()
+    with current_app.producer_or_acquire() as producer:
+        for message in messages:
+            try:
+                batch = _decode_batch(message)
+                if not isinstance(batch.get("a"), int) or batch["a"] < 2:
+                    raise BadMessage("a (attempt) must be an integer >= 2")
+            except BadMessage as exc:
+                dead_letter(message.topic(), f"invalid retry batch: {exc}", payload_size=len(message.value() or b""))
+                continue
+            send_retry(batch, retry_due_at(message) - now, producer=producer)
 
 
 def _decode(message: Message) -> dict:

@@ -9,14 +9,16 @@ from apps.providers.base import Target
 from .pgarray import int_array
 
 _QUERIES = {
-    "push": "SELECT recipient_id, token FROM audience_device WHERE recipient_id = ANY(%s::bigint[]) AND is_active"
-            " ORDER BY recipient_id, id",
-    "email": "SELECT id, email FROM audience_recipient WHERE id = ANY(%s::bigint[]) AND email <> ''",
-    "sms": "SELECT id, phone FROM audience_recipient WHERE id = ANY(%s::bigint[]) AND phone <> ''",
-    "in_app": "SELECT id, id::text FROM audience_recipient WHERE id = ANY(%s::bigint[])",
+    "push": "SELECT recipient_id, token, platform FROM audience_device WHERE recipient_id = ANY(%s::bigint[])"
+            " AND is_active ORDER BY recipient_id, id",
+    "email": "SELECT id, email, '' FROM audience_recipient WHERE id = ANY(%s::bigint[]) AND email <> ''",
+    "sms": "SELECT id, phone, '' FROM audience_recipient WHERE id = ANY(%s::bigint[]) AND phone <> ''",
+    "in_app": "SELECT id, id::text, '' FROM audience_recipient WHERE id = ANY(%s::bigint[])",
+    "webhook": "SELECT id, webhook_url, '' FROM audience_recipient WHERE id = ANY(%s::bigint[]) AND webhook_url <> ''",
 }
 
-NO_CONTACT_REASON = {"push": "no_active_device", "email": "no_email", "sms": "no_phone", "in_app": "unknown_recipient"}
+NO_CONTACT_REASON = {"push": "no_active_device", "email": "no_email", "sms": "no_phone", "in_app": "unknown_recipient",
+                     "webhook": "no_webhook_url"}
 
 
 def load_targets(channel: str, recipient_ids: list[int]) -> list[Target]:
@@ -26,7 +28,7 @@ def load_targets(channel: str, recipient_ids: list[int]) -> list[Target]:
         return []
     with connection.cursor() as cursor:
         cursor.execute(query, [int_array(recipient_ids)])
-        return [Target(recipient_id, address) for recipient_id, address in cursor.fetchall()]
+        return [Target(*row) for row in cursor.fetchall()]
 
 
 def deactivate_tokens(tokens: list[str], reason: str) -> None:

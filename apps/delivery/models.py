@@ -114,6 +114,9 @@ class DeadLetter(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     replayed_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        permissions = [("replay_deadletter", "Can replay dead letters")]
+
     def __str__(self) -> str:
         return f"{self.topic}: {self.reason[:60]}"
 

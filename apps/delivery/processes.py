@@ -96,6 +96,7 @@ class Stack:
         for index in range(send_workers):
             self.start_worker(f"worker-send-{index}", send_queues, send_concurrency)
         self.start_bridge("bridge-events", "events")
+        self.start_bridge("bridge-retry", "retry")
         for priority in priorities:
             for index in range(send_bridges):
                 self.start_bridge(f"bridge-send-{priority}-{index}", "send", priority)

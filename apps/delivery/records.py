@@ -24,6 +24,12 @@ ON CONFLICT (id) DO NOTHING
 RETURNING status
 """
 
+# A dead-letter replay: a dead-lettered row may take its new outcome; every other row stays as it is.
+_REPLACE_DEAD_LETTERED = _INSERT.replace("ON CONFLICT (id) DO NOTHING", f"""ON CONFLICT (id) DO UPDATE
+    SET status = EXCLUDED.status, reason = EXCLUDED.reason, provider_message_id = EXCLUDED.provider_message_id,
+        attempts = delivery_delivery.attempts + EXCLUDED.attempts, updated_at = now()
+    WHERE delivery_delivery.status = {int(DeliveryStatus.DEAD_LETTERED)}""")
+
 
 @dataclass
 class Outcomes:
@@ -44,12 +50,13 @@ class Outcomes:
         return len(self.recipient_ids)
 
 
-def write(notification_id: int, channel: str, outcomes: Outcomes, attempts: int = 1) -> Counter:
-    """Insert the outcomes; returns counts by progress field of the rows that were new."""
+def write(notification_id: int, channel: str, outcomes: Outcomes, attempts: int = 1,
+          replace_dead_lettered: bool = False) -> Counter:
+    """Insert the outcomes; returns counts by progress field of the rows that were new (or replaced)."""
     if not outcomes:
         return Counter()
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT, {
+        cursor.execute(_REPLACE_DEAD_LETTERED if replace_dead_lettered else _INSERT, {
             "n": notification_id, "code": CHANNEL_CODES[channel], "channel": channel, "attempts": attempts,
             "r": int_array(outcomes.recipient_ids), "s": int_array(outcomes.statuses),
             "e": text_array(outcomes.reasons), "p": text_array(outcomes.provider_ids),
@@ -57,10 +64,15 @@ def write(notification_id: int, channel: str, outcomes: Outcomes, attempts: int 
         return Counter(STATUS_FIELD[status] for (status,) in cursor.fetchall())
 
 
-def already_recorded(notification_id: int, channel: str, recipient_ids: list[int]) -> set[int]:
+def already_recorded(notification_id: int, channel: str, recipient_ids: list[int],
+                     except_dead_lettered: bool = False) -> set[int]:
+    """The recipients with a final state already (with except_dead_lettered: other than dead-lettered)."""
     keys = [Delivery.key(notification_id, channel, r) for r in recipient_ids]
+    query = "SELECT recipient_id FROM delivery_delivery WHERE id = ANY(%s::bigint[])"
+    if except_dead_lettered:
+        query += f" AND status <> {int(DeliveryStatus.DEAD_LETTERED)}"
     with connection.cursor() as cursor:
-        cursor.execute("SELECT recipient_id FROM delivery_delivery WHERE id = ANY(%s::bigint[])", [int_array(keys)])
+        cursor.execute(query, [int_array(keys)])
         return {row[0] for row in cursor.fetchall()}
 
 

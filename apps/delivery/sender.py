@@ -8,12 +8,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from django.conf import settings
 from django.template import Context, Template
 
-from apps.providers.base import Content, NotConfigured, Outcome, Result, Target, TransportError
+from apps.providers.base import Content, NotConfigured, Outcome, Result, Target, TransportError, permanent
 from apps.providers.registry import transport_for
 
-from . import claims, progress, records
+from . import claims, progress, ratelimit, records
 from .contacts import NO_CONTACT_REASON, deactivate_tokens, load_targets
 from .models import DeliveryStatus, Notification
 
@@ -25,6 +26,14 @@ BACKOFF_CAP_SECONDS = 300.0
 
 class BatchBusy(Exception):
     """Another worker holds this batch's claim; try again after a while."""
+
+
+class RateLimited(Exception):
+    """The provider's shared send quota is spent for now; try again after `wait` seconds (no attempt used)."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"rate limited for {wait:.1f}s")
+        self.wait = wait
 
 
 @dataclass
@@ -69,7 +78,8 @@ def backoff(attempt: int, retry_after: float | None) -> float:
 
 
 def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids: list[int], attempt: int = 1,
-               resume: bool = False) -> BatchReport:
+               resume: bool = False, replay: bool = False) -> BatchReport:
+    """Send one batch and record it. `replay` (a dead-letter replay) may overwrite dead-lettered rows."""
     info = notification_info(notification_id)
     if info is None:
         log.warning("batch %s names unknown notification %s; skipped", batch_id, notification_id)
@@ -81,7 +91,7 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
     if state == "busy":
         raise BatchBusy(batch_key)
     try:
-        report = _send_claimed(info, channel, recipient_ids, attempt, resume or state == "resume")
+        report = _send_claimed(info, channel, recipient_ids, attempt, resume or state == "resume", replay)
     except BaseException:
         claims.release(batch_key)
         raise
@@ -90,9 +100,9 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
 
 
 def _send_claimed(info: NotificationInfo, channel: str, recipient_ids: list[int], attempt: int,
-                  resume: bool) -> BatchReport:
-    if resume:
-        done = records.already_recorded(info.id, channel, recipient_ids)
+                  resume: bool, replay: bool) -> BatchReport:
+    if resume or replay:
+        done = records.already_recorded(info.id, channel, recipient_ids, except_dead_lettered=replay)
         recipient_ids = [r for r in recipient_ids if r not in done]
     outcomes = records.Outcomes()
     report = BatchReport()
@@ -107,38 +117,60 @@ def _send_claimed(info: NotificationInfo, channel: str, recipient_ids: list[int]
             info.first_send_marked = True
         results = _call_provider(channel, info.content, targets)
         _collect(info, channel, targets, results, attempt, outcomes, report)
-    counts = records.write(info.id, channel, outcomes, attempts=attempt)
+    counts = records.write(info.id, channel, outcomes, attempts=attempt, replace_dead_lettered=replay)
     report.counts = dict(counts)
-    report.completed = progress.add(info.id, **counts)
+    # A replay changes finished counts (dead-lettered to sent); the caller recounts from PostgreSQL.
+    report.completed = replay or progress.add(info.id, **counts)
     return report
 
 
 def _call_provider(channel: str, content: Content, targets: list[Target]) -> list[Result]:
-    try:
-        transport = transport_for(channel)
-    except NotConfigured as exc:
-        return [Result(Outcome.PERMANENT, error=str(exc))] * len(targets)
-    results: list[Result] = []
-    for start in range(0, len(targets), transport.max_batch):
-        part = targets[start:start + transport.max_batch]
+    """One call per provider and max_batch targets (push tokens go to the service of their platform)."""
+    results: list[Result | None] = [None] * len(targets)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, target in enumerate(targets):
+        groups[target.platform].append(index)
+    sends = []
+    for platform, indexes in groups.items():
         try:
-            results += transport.send_batch(content, part)
-        except TransportError as exc:
-            outcome = Outcome.PERMANENT if exc.permanent else Outcome.TRANSIENT
-            results += [Result(outcome, error=str(exc), retry_after=exc.retry_after)] * len(part)
-    return results
+            transport = transport_for(channel, platform)
+        except NotConfigured as exc:
+            for index in indexes:
+                results[index] = permanent(str(exc))
+            continue
+        owed = ratelimit.wait_for(transport.name, len(indexes), transport.rate_per_s,
+                                  settings.RATE_LIMIT_MAX_WAIT_SECONDS)
+        if owed:
+            raise RateLimited(owed)
+        sends.append((transport, indexes))
+    for transport, indexes in sends:
+        for start in range(0, len(indexes), transport.max_batch):
+            part = indexes[start:start + transport.max_batch]
+            part_results = _send_part(transport, content, [targets[i] for i in part])
+            if any(r.error.startswith("HTTP 429") for r in part_results):
+                ratelimit.cut(transport.name, transport.rate_per_s)
+            for index, result in zip(part, part_results, strict=True):
+                results[index] = result
+    return results  # type: ignore[return-value]
+
+
+def _send_part(transport, content: Content, targets: list[Target]) -> list[Result]:  # noqa: ANN001
+    try:
+        return transport.send_batch(content, targets)
+    except TransportError as exc:
+        outcome = Outcome.PERMANENT if exc.permanent else Outcome.TRANSIENT
+        return [Result(outcome, error=str(exc), retry_after=exc.retry_after)] * len(targets)
 
 
 def _collect(info: NotificationInfo, channel: str, targets: list[Target], results: list[Result], attempt: int,
              outcomes: records.Outcomes, report: BatchReport) -> None:
     """Fold per-target results into one outcome per recipient: sent if any of their devices got it."""
     by_recipient: dict[int, list[Result]] = defaultdict(list)
-    invalid_tokens = []
+    invalid_addresses = []
     for target, result in zip(targets, results, strict=True):
         by_recipient[target.recipient_id].append(result)
-        if result.outcome is Outcome.PERMANENT and channel == "push" and result.error in ("InvalidToken",
-                                                                                            "Unregistered"):
-            invalid_tokens.append(target.address)
+        if result.invalid_address:
+            invalid_addresses.append(target.address)
     retry_after = 0.0
     for recipient_id, results_of_one in by_recipient.items():
         sent = next((r for r in results_of_one if r.outcome is Outcome.SENT), None)
@@ -157,4 +189,5 @@ def _collect(info: NotificationInfo, channel: str, targets: list[Target], result
             retry_after = max(retry_after, transient.retry_after or 0.0)
     if report.retry_ids:
         report.retry_delay = backoff(attempt, retry_after)
-    deactivate_tokens(invalid_tokens, "provider: invalid token")
+    if channel == "push":
+        deactivate_tokens(invalid_addresses, "provider: invalid token")

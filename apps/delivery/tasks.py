@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 from celery import shared_task
 from django.conf import settings
@@ -11,13 +12,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.streaming.client import EventProducer
-from apps.streaming.topics import channel_topic
+from apps.streaming.topics import RETRY, channel_topic, topic_name
 
-from . import progress, queues, records
+from . import events, progress, queues, records
 from .audience_stream import stream_audience
 from .dead_letters import dead_letter
 from .models import DeliveryStatus, Notification, NotificationStatus
-from .sender import BatchBusy, send_batch
+from .sender import BatchBusy, RateLimited, send_batch
 
 log = logging.getLogger(__name__)
 
@@ -79,23 +80,47 @@ def _add_progress(notification_id: int, **counts: int) -> None:
 
 @shared_task(name="delivery.send_chunk", bind=True, acks_late=True, max_retries=None)
 def send_chunk(self, notification_id: int, channel: str, batch_id: str, recipient_ids: list[int], attempt: int = 1,
-               resume: bool = False, priority: str = "normal") -> dict:
+               resume: bool = False, priority: str = "normal", replay: bool = False) -> dict:
     try:
-        report = send_batch(notification_id, channel, batch_id, recipient_ids, attempt, resume)
+        report = send_batch(notification_id, channel, batch_id, recipient_ids, attempt, resume, replay)
     except BatchBusy:
         raise self.retry(countdown=10) from None
+    except RateLimited as exc:
+        raise self.retry(countdown=exc.wait) from None
     if report.dead_ids:
         dead_letter(f"send.{channel}", report.dead_reason, notification_id=notification_id, channel=channel,
                     recipient_ids=report.dead_ids)
     if report.retry_ids:
-        send_chunk.apply_async(
-            kwargs={"notification_id": notification_id, "channel": channel, "batch_id": f"{batch_id}/r{attempt}",
-                    "recipient_ids": report.retry_ids, "attempt": attempt + 1, "priority": priority},
-            countdown=report.retry_delay, queue=queues.RETRY,
-        )
+        schedule_retry({"n": notification_id, "c": channel, "p": priority, "b": f"{batch_id}/r{attempt}",
+                        "r": report.retry_ids, "a": attempt + 1}, report.retry_delay)
     if report.completed:
         finalize_notification.apply_async(args=[notification_id], queue=queues.DISPATCH)
     return report.counts
+
+
+def schedule_retry(batch: dict, delay: float) -> None:
+    """Resend a batch's failed recipients after `delay`: held by Celery if short, else via the retry topic.
+
+    A long delay never holds a worker or a Celery message: the batch waits in notify.retry with a
+    not-before header, and the retry bridge hands it back when it is due.
+    """
+    if delay <= settings.RETRY_HOLD_SECONDS:
+        send_retry(batch, delay)
+        return
+    not_before_ms = int((time.time() + delay) * 1000)
+    producer = events.producer()
+    producer.produce(topic_name(RETRY), json.dumps(batch, separators=(",", ":")).encode(),
+                     key=str(batch["r"][0]).encode(), headers={"not-before": str(not_before_ms)})
+    producer.flush(10)
+
+
+def send_retry(batch: dict, delay: float, producer=None) -> None:  # noqa: ANN001
+    send_chunk.apply_async(
+        kwargs={"notification_id": batch["n"], "channel": batch["c"], "batch_id": batch["b"],
+                "recipient_ids": batch["r"], "attempt": batch["a"], "priority": batch["p"],
+                "replay": batch.get("replay", False)},
+        countdown=max(delay, 0.0), queue=queues.RETRY, producer=producer,
+    )
 
 
 @shared_task(name="delivery.finalize", acks_late=True, queue=queues.DISPATCH)

@@ -16,6 +16,7 @@ class Outcome(enum.Enum):
 class Target(NamedTuple):
     recipient_id: int
     address: str  # push token, email address, phone number, URL
+    platform: str = ""  # for push: which service the token belongs to (fcm, apns, webpush, fake)
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,36 @@ class Content:
 
 
 class Result(NamedTuple):
-    """NamedTuple rather than a dataclass: 500 are made per batch, and this is 3x cheaper."""
+    """NamedTuple rather than a dataclass: 500 are made per batch, and this is 3x cheaper.
+
+    `invalid_address` marks a permanent failure that means the contact point is dead (an
+    unregistered push token, a bounced mailbox): the caller deactivates it.
+    """
 
     outcome: Outcome
     provider_id: str = ""
     error: str = ""
     retry_after: float | None = None
+    invalid_address: bool = False
+
+
+SENT_NO_ID = Result(Outcome.SENT)
+
+
+def transient(error: str, retry_after: float | None = None) -> Result:
+    return Result(Outcome.TRANSIENT, error=error, retry_after=retry_after)
+
+
+def permanent(error: str, invalid_address: bool = False) -> Result:
+    return Result(Outcome.PERMANENT, error=error, invalid_address=invalid_address)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header in seconds (the HTTP-date form is rare for these APIs and treated as absent)."""
+    try:
+        return max(float(value), 0.0) if value else None
+    except ValueError:
+        return None
 
 
 class TransportError(Exception):
@@ -48,10 +73,14 @@ class NotConfigured(Exception):
 
 
 class Transport:
-    """One provider. Subclasses implement send_batch; max_batch says how many targets per call."""
+    """One provider. Subclasses implement send_batch; max_batch says how many targets per call.
+
+    `rate_per_s` (0 = none) is the provider's send quota, shared by every worker through Redis.
+    """
 
     name = "base"
     max_batch = 500
+    rate_per_s = 0.0
 
     def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
         raise NotImplementedError

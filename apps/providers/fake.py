@@ -7,12 +7,16 @@ answer 200 {"batch": "<id>", "failed": {"<index>": "<reason>"}}; token i's messa
 from __future__ import annotations
 
 import json
+import logging
 
 import urllib3
 
-from .base import Content, Outcome, Result, Target, Transport, TransportError
+from .base import Content, Outcome, Result, Target, Transport, TransportError, retry_after_seconds
 
-PERMANENT_ERRORS = {"InvalidToken", "Unregistered", "InvalidArgument"}
+log = logging.getLogger(__name__)
+
+INVALID_TOKEN_ERRORS = {"InvalidToken", "Unregistered"}
+PERMANENT_ERRORS = INVALID_TOKEN_ERRORS | {"InvalidArgument"}
 
 
 class FakePushTransport(Transport):
@@ -26,10 +30,12 @@ class FakePushTransport(Transport):
         body = json.dumps({"title": content.title, "body": content.body, "tokens": [t.address for t in targets]})
         try:
             response = self.pool.request("POST", self.url, body=body, headers={"Content-Type": "application/json"})
+        except urllib3.exceptions.TimeoutError:
+            raise TransportError("timeout") from None
         except urllib3.exceptions.HTTPError as exc:
             raise TransportError(f"fake provider unreachable: {type(exc).__name__}") from None
         if response.status == 429 or response.status >= 500:
-            retry_after = _retry_after(response.headers.get("Retry-After"))
+            retry_after = retry_after_seconds(response.headers.get("Retry-After"))
             raise TransportError(f"HTTP {response.status}", retry_after=retry_after)
         if response.status != 200:
             raise TransportError(f"HTTP {response.status}: {response.data[:200].decode(errors='replace')}",
@@ -37,20 +43,14 @@ class FakePushTransport(Transport):
         try:
             answer = json.loads(response.data)
             batch, failed = answer["batch"], answer.get("failed", {})
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.warning("fake provider: unexpected answer body (HTTP %s)", response.status)
             raise TransportError(f"unexpected answer body (HTTP {response.status})") from None
         results = [Result(Outcome.SENT, provider_id=f"{batch}-{i}") for i in range(len(targets))]
         for index, reason in failed.items():
             outcome = Outcome.PERMANENT if reason in PERMANENT_ERRORS else Outcome.TRANSIENT
-            results[int(index)] = Result(outcome, error=reason)
+            results[int(index)] = Result(outcome, error=reason, invalid_address=reason in INVALID_TOKEN_ERRORS)
         return results
 
     def close(self) -> None:
         self.pool.clear()
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None

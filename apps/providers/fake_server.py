@@ -1,7 +1,10 @@
 """The fake push provider: a real HTTP server on 127.0.0.1 for local runs, tests and benchmarks.
 
 It holds each answer for `latency_ms`, as FCM and APNs take tens of milliseconds, and counts every
-token it receives so that a run can be checked for misses and duplicates. Seeded tokens look like
+token it accepted so that a run can be checked for misses and duplicates. Faults are injected per
+run (`Faults`): a share of requests answered 5xx, 429 with Retry-After, or held past the client's
+timeout (none of those count as received), and a share of tokens answered "Unregistered". Which
+tokens are invalid is decided by their hash, so a token stays invalid when it is retried. Seeded tokens look like
 "fake:<device id>:<hex>"; their counts live in a bytearray indexed by device id (2.5 MB for 2.5M
 devices, where a dict would take hundreds), other tokens in a dict.
 """
@@ -11,7 +14,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
+import urllib.parse
 import urllib.request
+import zlib
+from dataclasses import asdict, dataclass, fields
 
 from aiohttp import web
 
@@ -48,10 +55,40 @@ class TokenCounter:
         return {"received": self.received, "unique": self.unique, "duplicates": self.duplicates}
 
 
-def make_app(latency_ms: float = 0.0) -> web.Application:
+@dataclass
+class Faults:
+    """Shares from 0 to 1, set per run; the timeout hold must outlast the client's timeout."""
+
+    fail_5xx: float = 0.0
+    fail_429: float = 0.0
+    fail_timeout: float = 0.0
+    fail_invalid: float = 0.0
+    fail_unavailable: float = 0.0  # per token, transient: only those tokens should be sent again
+    retry_after_s: float = 1.0
+    timeout_hold_s: float = 12.0
+
+    @classmethod
+    def from_query(cls, query: dict) -> Faults:
+        values = {}
+        for f in fields(cls):
+            if f.name in query:
+                value = float(query[f.name])
+                if f.name.startswith("fail_") and not 0.0 <= value <= 1.0:
+                    raise ValueError(f"{f.name} must be between 0 and 1")
+                values[f.name] = value
+        return cls(**values)
+
+    def is_invalid(self, token: str) -> bool:
+        return self.fail_invalid > 0 and zlib.crc32(token.encode()) % 10_000 < self.fail_invalid * 10_000
+
+
+def make_app(latency_ms: float = 0.0, faults: Faults | None = None) -> web.Application:
     counter = TokenCounter()
     batch_ids = itertools.count(1)
-    state = {"requests": 0, "latency": latency_ms / 1000.0}
+    state = {"requests": 0, "latency": latency_ms / 1000.0, "faults": faults or Faults(), "injected": {}}
+
+    def inject(kind: str) -> None:
+        state["injected"][kind] = state["injected"].get(kind, 0) + 1
 
     async def push(request: web.Request) -> web.Response:
         try:
@@ -62,28 +99,50 @@ def make_app(latency_ms: float = 0.0) -> web.Application:
         except (ValueError, KeyError, TypeError) as exc:
             return web.json_response({"error": "InvalidArgument", "detail": str(exc)}, status=400)
         state["requests"] += 1
+        faults: Faults = state["faults"]
+        roll = random.random()
+        if roll < faults.fail_timeout:
+            inject("timeout")
+            await asyncio.sleep(faults.timeout_hold_s)
+            return web.json_response({"error": "Timeout"}, status=504)
+        roll -= faults.fail_timeout
+        if roll < faults.fail_5xx:
+            inject("5xx")
+            return web.json_response({"error": "Unavailable"}, status=503)
+        roll -= faults.fail_5xx
+        if roll < faults.fail_429:
+            inject("429")
+            return web.json_response({"error": "QuotaExceeded"}, status=429,
+                                     headers={"Retry-After": f"{faults.retry_after_s:g}"})
         failed = {}
         for index, token in enumerate(tokens):
             if not isinstance(token, str) or not token:
                 failed[str(index)] = "InvalidToken"
-                continue
-            counter.add(token)
+            elif faults.is_invalid(token):
+                inject("invalid")
+                failed[str(index)] = "Unregistered"
+            elif faults.fail_unavailable and random.random() < faults.fail_unavailable:
+                inject("unavailable")
+                failed[str(index)] = "Unavailable"
+            else:
+                counter.add(token)
         if state["latency"]:
             await asyncio.sleep(state["latency"])
         return web.json_response({"batch": f"b{next(batch_ids)}", "failed": failed})
 
     async def stats(request: web.Request) -> web.Response:
-        return web.json_response({**counter.stats(), "requests": state["requests"]})
-
-
-
+        return web.json_response({**counter.stats(), "requests": state["requests"], "injected": state["injected"]})
 
     async def reset(request: web.Request) -> web.Response:
+        """Zero the counts; `latency_ms` and the Faults fields, if given, set this run's behaviour."""
         nonlocal counter
+        try:
+            faults = Faults.from_query(request.query)
+            latency = float(request.query.get("latency_ms", state["latency"] * 1000)) / 1000.0
+        except ValueError as exc:
+            return web.json_response({"error": "InvalidArgument", "detail": str(exc)}, status=400)
         counter = TokenCounter()
-        state["requests"] = 0
-        if "latency_ms" in request.query:
-            state["latency"] = float(request.query["latency_ms"]) / 1000.0
+        state.update(requests=0, latency=latency, faults=faults, injected={})
         return web.json_response({"ok": True})
 
     app = web.Application(client_max_size=8 * 1024 * 1024)
@@ -98,12 +157,16 @@ class FakeProviderControl:
         self.base_url = base_url.rstrip("/")
 
     def stats(self) -> dict:
-        """{"received", "unique", "duplicates", "requests"} since the last reset."""
+        """{"received", "unique", "duplicates", "requests", "injected"} since the last reset."""
         with urllib.request.urlopen(f"{self.base_url}/stats", timeout=10) as response:
             return json.loads(response.read())
 
-    def reset(self) -> None:
-        request = urllib.request.Request(f"{self.base_url}/reset", method="POST")
+    def reset(self, faults: Faults | None = None, latency_ms: float | None = None) -> None:
+        """Zero the counts and set the faults (none if not given) for what follows."""
+        query = asdict(faults or Faults())
+        if latency_ms is not None:
+            query["latency_ms"] = latency_ms
+        request = urllib.request.Request(f"{self.base_url}/reset?{urllib.parse.urlencode(query)}", method="POST")
         urllib.request.urlopen(request, timeout=10).read()
 
 

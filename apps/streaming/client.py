@@ -112,6 +112,7 @@ class ConsumerOptions:
     batch_size: int = 100
     poll_timeout: float = 0.5
     retry_backoff: float = 1.0
+    hold_seconds: float = 5.0  # with due_at: hand on messages due within this long
 
 
 def make_consumer(group_id: str, **extra) -> Consumer:
@@ -131,24 +132,34 @@ def run_consumer(
     options: ConsumerOptions,
     handle: Callable[[list[Message]], None],
     should_stop: Callable[[], bool] = lambda: False,
+    due_at: Callable[[Message], float] | None = None,
 ) -> None:
     """Consume in batches; commit a batch's offsets only after `handle` returned.
 
     If `handle` raises, the batch is neither committed nor skipped: each partition is rewound to
     the batch's first offset and tried again after a pause, so a dependency outage stalls the
     stream instead of losing it. Per-message problems (bad input) are `handle`'s to dead-letter.
+
+    With `due_at` (a message's not-before time, epoch seconds), a message that is not due within
+    options.hold_seconds is not handed on: its partition is rewound to it and paused until then, so
+    no process sleeps and the other partitions flow. Messages in one partition are kept in order.
     """
     consumer = make_consumer(options.group_id)
     consumer.subscribe(options.topics)
+    paused: dict[tuple[str, int], float] = {}
     failures = 0
     try:
         while not should_stop():
+            if paused:
+                _resume_due(consumer, paused)
             messages = consumer.consume(options.batch_size, options.poll_timeout)
             messages = [m for m in messages if not _is_error(m)]
             if not messages:
                 continue
+            due, postponed = _split_due(messages, due_at, options.hold_seconds)
             try:
-                handle(messages)
+                if due:
+                    handle(due)
             except Exception:
                 failures += 1
                 log.exception("hand-off failed; rewinding %d message(s), attempt %d", len(messages), failures)
@@ -156,9 +167,56 @@ def run_consumer(
                 time.sleep(min(options.retry_backoff * failures, 10.0))
                 continue
             failures = 0
-            consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+            if due:
+                consumer.commit(offsets=_next_offsets(due), asynchronous=False)
+            for (topic, partition), (offset, at) in postponed.items():
+                position = TopicPartition(topic, partition, offset)
+                try:
+                    consumer.pause([position])
+                    consumer.seek(position)
+                    paused[(topic, partition)] = at - options.hold_seconds
+                except KafkaException as exc:  # revoked meanwhile: its new owner starts from the commit
+                    log.info("pause of %s[%d] skipped: %s", topic, partition, exc)
     finally:
         consumer.close()
+
+
+def _split_due(messages: list[Message], due_at: Callable[[Message], float] | None, hold_seconds: float,
+               ) -> tuple[list[Message], dict[tuple[str, int], tuple[int, float]]]:
+    """The messages to hand on now, and per partition the first one that must wait (offset, due time)."""
+    if due_at is None:
+        return messages, {}
+    horizon = time.time() + hold_seconds
+    due: list[Message] = []
+    postponed: dict[tuple[str, int], tuple[int, float]] = {}
+    for message in messages:
+        position = (message.topic(), message.partition())
+        if position in postponed:
+            continue
+        at = due_at(message)
+        if at > horizon:
+            postponed[position] = (message.offset(), at)
+        else:
+            due.append(message)
+    return due, postponed
+
+
+def _resume_due(consumer: Consumer, paused: dict[tuple[str, int], float]) -> None:
+    now = time.time()
+    for position, at in list(paused.items()):
+        if at <= now:
+            del paused[position]
+            try:
+                consumer.resume([TopicPartition(*position)])
+            except KafkaException as exc:
+                log.info("resume of %s[%d] skipped: %s", *position, exc)
+
+
+def header(message: Message, name: str) -> str | None:
+    for key, value in message.headers() or []:
+        if key == name:
+            return value.decode() if isinstance(value, bytes) else value
+    return None
 
 
 def _is_error(message: Message) -> bool:

@@ -3,6 +3,9 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.delivery.benchmark import BenchOptions, run
+from apps.providers.fake_server import Faults
+
+FAULTS = ("5xx", "429", "timeout", "invalid")
 
 
 class Command(BaseCommand):
@@ -17,13 +20,24 @@ class Command(BaseCommand):
         parser.add_argument("--send-bridges", type=int, default=1)
         parser.add_argument("--timeout", type=float, default=900.0)
         parser.add_argument("--keep-records", action="store_true", help="keep the delivery rows afterwards")
+        for fault in FAULTS:
+            parser.add_argument(f"--fail-{fault}", type=float, default=0.0, metavar="SHARE",
+                                help=f"share (0-1) of provider answers that are {fault}")
 
     def handle(self, *args, **o):
         if o["users"] < 1:
             raise CommandError("--users must be at least 1")
         if o["provider_latency_ms"] < 0:
             raise CommandError("--provider-latency-ms must be >= 0")
-        options = BenchOptions(users=o["users"], topic=o["topic"], provider_latency_ms=o["provider_latency_ms"],
+        shares = {fault: o[f"fail_{fault}"] for fault in FAULTS}
+        for fault, share in shares.items():
+            if not 0.0 <= share <= 1.0:
+                raise CommandError(f"--fail-{fault} must be a share between 0 and 1, not {share}")
+        if shares["5xx"] + shares["429"] + shares["timeout"] > 1.0:
+            raise CommandError("--fail-5xx, --fail-429 and --fail-timeout add up to more than 1")
+        faults = Faults(**{f"fail_{fault}": share for fault, share in shares.items()}) if any(shares.values()) else None
+        options = BenchOptions(faults=faults, users=o["users"], topic=o["topic"],
+                               provider_latency_ms=o["provider_latency_ms"],
                                send_workers=o["send_workers"], concurrency=o["concurrency"],
                                send_bridges=o["send_bridges"], timeout=o["timeout"], keep_records=o["keep_records"])
         try:

@@ -1,0 +1,92 @@
+"""Per-provider send-rate limits, shared by every worker through Redis.
+
+A GCRA bucket per provider: each send of n messages moves the bucket's "theoretical arrival time"
+n intervals on; a send that would push it more than one second ahead waits. A 429 from the provider
+halves the rate, which then climbs back to the configured quota over RECOVERY_SECONDS (additive
+increase, multiplicative decrease), so every worker backs off together and recovers together.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from .progress import client, key
+
+log = logging.getLogger(__name__)
+
+BURST_SECONDS = 1.0
+RECOVERY_SECONDS = 30.0
+FLOOR_SHARE = 0.05  # never cut below 5% of the quota
+
+# KEYS: bucket hash. ARGV: n, quota per second, now, burst, recovery seconds.
+# Returns the seconds to wait (0: the send may go now, and is counted).
+_ACQUIRE = """
+local n, quota, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local burst, recovery = tonumber(ARGV[4]), tonumber(ARGV[5])
+local v = redis.call('HMGET', KEYS[1], 'tat', 'cut_rate', 'cut_at')
+local rate = quota
+if v[2] then
+  rate = math.min(quota, tonumber(v[2]) + (now - tonumber(v[3])) * quota / recovery)
+end
+local tat = math.max(tonumber(v[1] or now), now)
+local new_tat = tat + n / rate
+if new_tat - now > burst then return tostring(new_tat - now - burst) end
+redis.call('HSET', KEYS[1], 'tat', new_tat)
+redis.call('EXPIRE', KEYS[1], 3600)
+return '0'
+"""
+
+# A 429: cut the current rate in half (not below the floor) and restart recovery from now.
+_CUT = """
+local quota, now, recovery, floor = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local v = redis.call('HMGET', KEYS[1], 'cut_rate', 'cut_at')
+local rate = quota
+if v[1] then rate = math.min(quota, tonumber(v[1]) + (now - tonumber(v[2])) * quota / recovery) end
+rate = math.max(rate / 2, quota * floor)
+redis.call('HSET', KEYS[1], 'cut_rate', rate, 'cut_at', now)
+redis.call('EXPIRE', KEYS[1], 3600)
+return tostring(rate)
+"""
+
+
+def _bucket(provider: str) -> str:
+    return key(f"rate:{provider}")
+
+
+def acquire(provider: str, n: int, quota_per_s: float) -> float:
+    """Count n sends against the provider's quota; returns 0, or the seconds to wait and ask again."""
+    if quota_per_s <= 0:
+        return 0.0
+    wait = client().eval(_ACQUIRE, 1, _bucket(provider), n, quota_per_s, time.time(), BURST_SECONDS,
+                         RECOVERY_SECONDS)
+    return float(wait)
+
+
+def wait_for(provider: str, n: int, quota_per_s: float, max_wait: float) -> float:
+    """Block until the send may go, for at most max_wait seconds in all; returns what is still owed (0: go)."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        wait = acquire(provider, n, quota_per_s)
+        if wait <= 0:
+            return 0.0
+        if time.monotonic() + wait > deadline:
+            return wait
+        time.sleep(wait)
+
+
+def cut(provider: str, quota_per_s: float) -> float:
+    """The provider said 429: halve the shared rate. Returns the new rate."""
+    if quota_per_s <= 0:
+        return 0.0
+    rate = float(client().eval(_CUT, 1, _bucket(provider), quota_per_s, time.time(), RECOVERY_SECONDS,
+                               FLOOR_SHARE))
+    log.info("provider %s answered 429: send rate cut to %.0f/s", provider, rate)
+    return rate
+
+
+def current_rate(provider: str, quota_per_s: float) -> float:
+    cut_rate, cut_at = client().hmget(_bucket(provider), "cut_rate", "cut_at")
+    if cut_rate is None:
+        return quota_per_s
+    return min(quota_per_s, float(cut_rate) + (time.time() - float(cut_at)) * quota_per_s / RECOVERY_SECONDS)
