@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "apps.preferences",
     "apps.campaigns",
     "apps.delivery",
+    "apps.inbox",
     "apps.providers",
     "apps.streaming",
 ]
@@ -105,6 +106,42 @@ CELERY_TASK_ALWAYS_EAGER = False
 # Providers.
 FAKE_PROVIDER_URL = env_str("FAKE_PROVIDER_URL", "")
 PROVIDER_TIMEOUT_SECONDS = env_int("PROVIDER_TIMEOUT_SECONDS", 10, 1)
+# Provider credentials. A channel whose settings are empty is "not configured": its recipients fail
+# with that reason, never silently skipped. Rates are each provider's send quota per second (0: none).
+FCM_CREDENTIALS_FILE = env_str("FCM_CREDENTIALS_FILE", "")
+FCM_PROJECT_ID = env_str("FCM_PROJECT_ID", "")
+FCM_ENDPOINT = env_str("FCM_ENDPOINT", "https://fcm.googleapis.com")
+FCM_RATE_PER_S = env_int("FCM_RATE_PER_S", 10_000, 0)  # FCM's default quota: 600,000 messages a minute
+APNS_KEY_FILE = env_str("APNS_KEY_FILE", "")
+APNS_KEY_ID = env_str("APNS_KEY_ID", "")
+APNS_TEAM_ID = env_str("APNS_TEAM_ID", "")
+APNS_TOPIC = env_str("APNS_TOPIC", "")
+APNS_ENDPOINT = env_str("APNS_ENDPOINT", "https://api.push.apple.com")
+APNS_CA_FILE = env_str("APNS_CA_FILE", "")
+APNS_RATE_PER_S = env_int("APNS_RATE_PER_S", 0, 0)
+WEBPUSH_VAPID_PRIVATE_KEY = env_str("WEBPUSH_VAPID_PRIVATE_KEY", "")  # a .pem path, or the key itself
+WEBPUSH_VAPID_SUBJECT = env_str("WEBPUSH_VAPID_SUBJECT", "")  # mailto: or https: contact for push services
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER", "")
+TWILIO_API_BASE = env_str("TWILIO_API_BASE", "https://api.twilio.com")
+TWILIO_RATE_PER_S = env_int("TWILIO_RATE_PER_S", 100, 0)
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, 1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, 1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "notifications@localhost")
+EMAIL_RATE_PER_S = env_int("EMAIL_RATE_PER_S", 0, 0)
+ANYMAIL = {key[8:]: value for key, value in os.environ.items() if key.startswith("ANYMAIL_")}
+WEBHOOK_SIGNING_SECRET = env_str("WEBHOOK_SIGNING_SECRET", "")
+FAKE_PUSH_RATE_PER_S = env_int("FAKE_PUSH_RATE_PER_S", 0, 0)
+
+RECIPIENT_TOKEN_MAX_AGE_SECONDS = env_int("RECIPIENT_TOKEN_MAX_AGE_SECONDS", 7 * 86400, 60)
+INBOX_STREAM_MAX_SECONDS = env_int("INBOX_STREAM_MAX_SECONDS", 300, 1)  # clients reconnect with Last-Event-ID
+
 # Retries due within this many seconds wait in Celery (countdown); later ones wait in notify.retry.
 RETRY_HOLD_SECONDS = env_int("NOTIFY_RETRY_HOLD_SECONDS", 5, 0)
 # A worker waits at most this long for a provider's shared rate limit before rescheduling the batch.

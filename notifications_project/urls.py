@@ -4,4 +4,5 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("apps.delivery.urls")),
+    path("api/", include("apps.inbox.urls")),
 ]

@@ -13,6 +13,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from apps.audience import tokens
+from apps.audience.models import Recipient
 from apps.streaming.client import BrokerUnavailable
 
 from . import progress
@@ -73,6 +75,18 @@ def notification_status(request: HttpRequest, notification_id: int) -> JsonRespo
     if notification is None:
         return error(404, f"no notification {notification_id}")
     return JsonResponse(status_of(notification))
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+@token_required
+def recipient_token(request: HttpRequest, external_id: str) -> JsonResponse:
+    """A token for one end user (their inbox and preferences), for the client app to hand to them."""
+    recipient = Recipient.objects.filter(external_id=external_id, is_active=True).first()
+    if recipient is None:
+        return error(404, f"no active recipient with external_id {external_id!r}")
+    return JsonResponse({"token": tokens.issue(recipient),
+                         "expires_in": settings.RECIPIENT_TOKEN_MAX_AGE_SECONDS})
 
 
 def status_of(notification: Notification) -> dict:

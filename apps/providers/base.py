@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -24,6 +25,9 @@ class Content:
     title: str = ""
     body: str = ""
     data: dict = field(default_factory=dict)
+    html: str = ""  # email only, optional
+    # email only: recipient id -> signed one-click unsubscribe URL (RFC 8058), when the category allows it
+    unsubscribe_url: Callable[[int], str] | None = None
 
 
 class Result(NamedTuple):

@@ -22,7 +22,8 @@ PERMANENT_ERRORS = INVALID_TOKEN_ERRORS | {"InvalidArgument"}
 class FakePushTransport(Transport):
     name = "fake-push"
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, rate_per_s: float = 0.0) -> None:
+        self.rate_per_s = rate_per_s
         self.url = base_url.rstrip("/") + "/v1/push"
         self.pool = urllib3.PoolManager(maxsize=4, retries=False, timeout=urllib3.Timeout(total=timeout))
 

@@ -1,10 +1,12 @@
 """Which transport serves which channel (and, for push, which platform), from settings.
 
-One instance per process, reused. A channel without credentials raises NotConfigured, which the
-sender records as a permanent failure naming the missing settings: never a silent skip.
+One instance per process, reused. A channel without credentials raises NotConfigured naming the
+settings it needs; the sender records its recipients as failed with that reason, never skipped.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from django.conf import settings
 
@@ -15,16 +17,86 @@ _transports: dict[tuple[str, str], Transport] = {}
 
 def transport_for(channel: str, platform: str = "") -> Transport:
     if (channel, platform) not in _transports:
-        _transports[(channel, platform)] = _build(channel, platform)
+        builder = BUILDERS.get((channel, platform))
+        if builder is None:
+            raise NotConfigured(f"no provider for channel {channel!r}" + (f" ({platform})" if platform else ""))
+        _transports[(channel, platform)] = builder()
     return _transports[(channel, platform)]
 
 
-def _build(channel: str, platform: str) -> Transport:
-    if channel == "push" and platform == "fake" and settings.FAKE_PROVIDER_URL:
-        from .fake import FakePushTransport
+def _require(channel: str, *names: str) -> None:
+    missing = [name for name in names if not getattr(settings, name)]
+    if missing:
+        raise NotConfigured(f"{channel} is not configured: set {', '.join(missing)}")
 
-        return FakePushTransport(settings.FAKE_PROVIDER_URL, timeout=settings.PROVIDER_TIMEOUT_SECONDS)
-    raise NotConfigured(f"no provider configured for channel {channel!r}" + (f" ({platform})" if platform else ""))
+
+def _fake_push() -> Transport:
+    from .fake import FakePushTransport
+
+    _require("push (fake)", "FAKE_PROVIDER_URL")
+    return FakePushTransport(settings.FAKE_PROVIDER_URL, timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+                             rate_per_s=settings.FAKE_PUSH_RATE_PER_S)
+
+
+def _fcm() -> Transport:
+    from .fcm import FcmTransport
+
+    _require("push (FCM)", "FCM_CREDENTIALS_FILE")
+    return FcmTransport(settings.FCM_CREDENTIALS_FILE, settings.FCM_ENDPOINT, settings.FCM_PROJECT_ID,
+                        timeout=settings.PROVIDER_TIMEOUT_SECONDS, rate_per_s=settings.FCM_RATE_PER_S)
+
+
+def _apns() -> Transport:
+    from .apns import ApnsTransport
+
+    _require("push (APNs)", "APNS_KEY_FILE", "APNS_KEY_ID", "APNS_TEAM_ID", "APNS_TOPIC")
+    return ApnsTransport(settings.APNS_KEY_FILE, settings.APNS_KEY_ID, settings.APNS_TEAM_ID, settings.APNS_TOPIC,
+                         settings.APNS_ENDPOINT, settings.APNS_CA_FILE, timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+                         rate_per_s=settings.APNS_RATE_PER_S)
+
+
+def _webpush() -> Transport:
+    from .webpush import WebPushTransport
+
+    _require("push (Web Push)", "WEBPUSH_VAPID_PRIVATE_KEY", "WEBPUSH_VAPID_SUBJECT")
+    return WebPushTransport(settings.WEBPUSH_VAPID_PRIVATE_KEY, settings.WEBPUSH_VAPID_SUBJECT,
+                            timeout=settings.PROVIDER_TIMEOUT_SECONDS)
+
+
+def _email() -> Transport:
+    from .email import EmailTransport
+
+    if settings.EMAIL_BACKEND.endswith("smtp.EmailBackend"):
+        _require("email", "EMAIL_HOST")
+    return EmailTransport(settings.DEFAULT_FROM_EMAIL, settings.EMAIL_BACKEND, rate_per_s=settings.EMAIL_RATE_PER_S)
+
+
+def _sms() -> Transport:
+    from .sms import TwilioSmsTransport
+
+    _require("sms (Twilio)", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER")
+    return TwilioSmsTransport(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, settings.TWILIO_FROM_NUMBER,
+                              settings.TWILIO_API_BASE, timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+                              rate_per_s=settings.TWILIO_RATE_PER_S)
+
+
+def _webhook() -> Transport:
+    from .webhook import WebhookTransport
+
+    _require("webhook", "WEBHOOK_SIGNING_SECRET")
+    return WebhookTransport(settings.WEBHOOK_SIGNING_SECRET, timeout=settings.PROVIDER_TIMEOUT_SECONDS)
+
+
+def _in_app() -> Transport:
+    from .inapp import InAppTransport
+
+    return InAppTransport()
+
+
+BUILDERS: dict[tuple[str, str], Callable[[], Transport]] = {
+    ("push", "fake"): _fake_push, ("push", "fcm"): _fcm, ("push", "apns"): _apns, ("push", "webpush"): _webpush,
+    ("email", ""): _email, ("sms", ""): _sms, ("webhook", ""): _webhook, ("in_app", ""): _in_app,
+}
 
 
 def reset() -> None:

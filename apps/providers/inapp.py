@@ -1,0 +1,20 @@
+"""In-app: the message is stored in the user's inbox (apps.inbox) and announced to live streams."""
+
+from __future__ import annotations
+
+from django.db import DatabaseError
+
+from apps.inbox.store import deliver
+
+from .base import Content, Outcome, Result, Target, Transport, TransportError
+
+
+class InAppTransport(Transport):
+    name = "in_app"
+
+    def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
+        try:
+            ids = deliver([t.recipient_id for t in targets], content.title, content.body, content.data)
+        except DatabaseError as exc:
+            raise TransportError(f"inbox write failed: {type(exc).__name__}: {exc}"[:300]) from None
+        return [Result(Outcome.SENT, provider_id=str(message_id)) for message_id in ids]
