@@ -108,3 +108,53 @@ def test_rate_limit_is_shared_and_a_429_halves_it_then_it_recovers(monkeypatch):
     monkeypatch.setattr(ratelimit, "RECOVERY_SECONDS", 1.0)
     time.sleep(1.0)
     assert ratelimit.current_rate(name, 1000) == 1000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_that_cannot_be_rendered_fails_that_recipient_only(stack, provider):
+    from apps.audience.models import Recipient
+    from apps.preferences.defaults import ensure_default_categories
+
+    ensure_default_categories()
+    named = [Recipient.objects.create(external_id=f"named-{uuid.uuid4().hex[:8]}", name=f"Ann {i}") for i in range(3)]
+    nameless = Recipient.objects.create(external_id=f"nameless-{uuid.uuid4().hex[:8]}")
+    for recipient in [*named, nameless]:
+        Device.objects.create(recipient=recipient, platform="fake", token=f"tmpl-{recipient.external_id}")
+    notification = notify(category="goal-alerts", audience={"recipients": [r.pk for r in [*named, nameless]]},
+                          channels=["push"], title="Hi {{ recipient.name }}", body="{{ team }} scored",
+                          context={"team": "Home"}, idempotency_key=f"t-{uuid.uuid4()}")
+    done = completed(notification.pk)
+    assert (done.sent, done.failed) == (3, 1)
+    failed = Delivery.of_notification(notification.pk).get(status=DeliveryStatus.FAILED)
+    assert failed.recipient_id == nameless.pk
+    assert failed.reason == "template: missing variable recipient.name"
+    assert provider.stats()["unique"] == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dead_letters_in_the_admin_and_replay_needs_the_permission(stack, provider, fans, client, admin_client):
+    from django.contrib.auth.models import Permission, User
+
+    fan_ids = list(Follow.objects.filter(topic__slug="test-fans", recipient__is_active=True,
+                                         recipient__devices__is_active=True)
+                   .order_by("recipient_id").values_list("recipient_id", flat=True)[:3])
+    provider.reset(Faults(fail_5xx=1.0))
+    notification = notify(category=flaky_category(1), audience={"recipients": fan_ids}, channels=["push"],
+                          title="x", idempotency_key=f"t-{uuid.uuid4()}")
+    completed(notification.pk)
+    letter = DeadLetter.objects.get(notification_id=notification.pk)
+    page = admin_client.get("/admin/delivery/deadletter/").content.decode()
+    assert "gave up after 1 attempt(s): HTTP 503" in page and "Replay the selected" in page
+
+    staff = User.objects.create_user("ops", password="pw", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_deadletter"))
+    client.force_login(staff)
+    assert "Replay the selected" not in client.get("/admin/delivery/deadletter/").content.decode()
+    client.post("/admin/delivery/deadletter/", {"action": "replay_selected", "_selected_action": [letter.pk]})
+    letter.refresh_from_db()
+    assert letter.replayed_at is None  # refused without delivery.replay_deadletter
+
+    provider.reset()
+    admin_client.post("/admin/delivery/deadletter/", {"action": "replay_selected", "_selected_action": [letter.pk]})
+    wait_until(lambda: completed(notification.pk).sent == 3, timeout=30, message="the replayed sends")
+    assert provider.stats()["unique"] == 3

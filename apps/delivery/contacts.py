@@ -36,3 +36,11 @@ def deactivate_tokens(tokens: list[str], reason: str) -> None:
         with connection.cursor() as cursor:
             cursor.execute("UPDATE audience_device SET is_active = false, deactivated_reason = %s"
                            " WHERE token = ANY(%s)", [reason[:200], tokens])
+
+
+def load_profiles(recipient_ids: list[int]) -> dict[int, dict]:
+    """What a personalised template may use of each recipient, in one query."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, name, external_id, locale FROM audience_recipient WHERE id = ANY(%s::bigint[])",
+                       [int_array(recipient_ids)])
+        return {row[0]: {"name": row[1], "external_id": row[2], "locale": row[3]} for row in cursor.fetchall()}

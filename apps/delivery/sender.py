@@ -9,13 +9,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from django.conf import settings
-from django.template import Context, Template
 
 from apps.providers.base import Content, NotConfigured, Outcome, Result, Target, TransportError, permanent
 from apps.providers.registry import transport_for
 
-from . import claims, progress, ratelimit, records
-from .contacts import NO_CONTACT_REASON, deactivate_tokens, load_targets
+from . import claims, progress, ratelimit, records, rendering
+from .contacts import NO_CONTACT_REASON, deactivate_tokens, load_profiles, load_targets
 from .models import DeliveryStatus, Notification
 
 log = logging.getLogger(__name__)
@@ -40,8 +39,30 @@ class RateLimited(Exception):
 class NotificationInfo:
     id: int
     max_attempts: int
-    content: Content
+    title: str
+    body: str
+    context: dict
+    template: object | None
     first_send_marked: bool = False  # the stage timestamp needs one Redis call per process, not per batch
+    _texts: dict = field(default_factory=dict)
+    _contents: dict = field(default_factory=dict)
+
+    def texts(self, channel: str) -> rendering.ChannelTexts:
+        if channel not in self._texts:
+            self._texts[channel] = rendering.texts_for(channel, self.title, self.body, self.template)
+        return self._texts[channel]
+
+    def content(self, channel: str) -> Content:
+        """The same content for every recipient (raises RenderError if it cannot be built)."""
+        if channel not in self._contents:
+            try:
+                self._contents[channel] = rendering.render(self.texts(channel), self.context)
+            except rendering.RenderError as exc:
+                self._contents[channel] = exc
+        content = self._contents[channel]
+        if isinstance(content, rendering.RenderError):
+            raise content
+        return content
 
 
 @dataclass
@@ -60,15 +81,8 @@ def notification_info(notification_id: int) -> NotificationInfo | None:
     notification = Notification.objects.select_related("category", "template").filter(pk=notification_id).first()
     if notification is None:
         return None
-    return NotificationInfo(notification.pk, notification.category.max_attempts, render(notification))
-
-
-def render(notification: Notification) -> Content:
-    title, body = notification.title, notification.body
-    if notification.template_id:
-        title, body = notification.template.push_title, notification.template.push_body
-    context = Context(notification.context or {}, autoescape=False)
-    return Content(title=Template(title).render(context), body=Template(body).render(context))
+    return NotificationInfo(notification.pk, notification.category.max_attempts, notification.title,
+                            notification.body, notification.context or {}, notification.template)
 
 
 def backoff(attempt: int, retry_after: float | None) -> float:
@@ -115,7 +129,9 @@ def _send_claimed(info: NotificationInfo, channel: str, recipient_ids: list[int]
         if not info.first_send_marked:
             progress.mark(info.id, "first_send")
             info.first_send_marked = True
-        results = _call_provider(channel, info.content, targets)
+        targets = _with_content(info, channel, targets, outcomes)
+    if targets:
+        results = _call_provider(channel, targets)
         _collect(info, channel, targets, results, attempt, outcomes, report)
     counts = records.write(info.id, channel, outcomes, attempts=attempt, replace_dead_lettered=replay)
     report.counts = dict(counts)
@@ -124,7 +140,30 @@ def _send_claimed(info: NotificationInfo, channel: str, recipient_ids: list[int]
     return report
 
 
-def _call_provider(channel: str, content: Content, targets: list[Target]) -> list[Result]:
+def _with_content(info: NotificationInfo, channel: str, targets: list[Target],
+                  outcomes: records.Outcomes) -> list[Target]:
+    """Each target with its rendered content; a recipient whose message cannot be rendered fails alone."""
+    if not info.texts(channel).personal:
+        try:
+            content = info.content(channel)
+        except rendering.RenderError as exc:
+            for recipient_id in dict.fromkeys(t.recipient_id for t in targets):
+                outcomes.add(recipient_id, DeliveryStatus.FAILED, str(exc))
+            return []
+        return [t._replace(content=content) for t in targets]
+    profiles = load_profiles(list({t.recipient_id for t in targets}))
+    contents: dict[int, Content | rendering.RenderError] = {}
+    for recipient_id, profile in profiles.items():
+        try:
+            contents[recipient_id] = rendering.render(info.texts(channel), info.context, profile)
+        except rendering.RenderError as exc:
+            contents[recipient_id] = exc
+            outcomes.add(recipient_id, DeliveryStatus.FAILED, str(exc))
+    return [t._replace(content=contents[t.recipient_id]) for t in targets
+            if isinstance(contents.get(t.recipient_id), Content)]
+
+
+def _call_provider(channel: str, targets: list[Target]) -> list[Result]:
     """One call per provider and max_batch targets (push tokens go to the service of their platform)."""
     results: list[Result | None] = [None] * len(targets)
     groups: dict[str, list[int]] = defaultdict(list)
@@ -146,7 +185,7 @@ def _call_provider(channel: str, content: Content, targets: list[Target]) -> lis
     for transport, indexes in sends:
         for start in range(0, len(indexes), transport.max_batch):
             part = indexes[start:start + transport.max_batch]
-            part_results = _send_part(transport, content, [targets[i] for i in part])
+            part_results = _send_part(transport, [targets[i] for i in part])
             if any(r.error.startswith("HTTP 429") for r in part_results):
                 ratelimit.cut(transport.name, transport.rate_per_s)
             for index, result in zip(part, part_results, strict=True):
@@ -154,9 +193,10 @@ def _call_provider(channel: str, content: Content, targets: list[Target]) -> lis
     return results  # type: ignore[return-value]
 
 
-def _send_part(transport, content: Content, targets: list[Target]) -> list[Result]:  # noqa: ANN001
+def _send_part(transport, targets: list[Target]) -> list[Result]:  # noqa: ANN001
+    """One provider call; targets sharing one content go as a batch, personalised ones each with theirs."""
     try:
-        return transport.send_batch(content, targets)
+        return transport.send_batch(targets[0].content, targets)
     except TransportError as exc:
         outcome = Outcome.PERMANENT if exc.permanent else Outcome.TRANSIENT
         return [Result(outcome, error=str(exc), retry_after=exc.retry_after)] * len(targets)

@@ -54,11 +54,10 @@ class ApnsTransport(Transport):
             return token
 
     def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
-        payload = json.dumps({"aps": {"alert": {"title": content.title, "body": content.body}}, **content.data})
         headers = {"authorization": f"bearer {self.provider_token()}", "apns-topic": self.topic,
                    "apns-push-type": "alert", "apns-priority": "10"}
         return log_unexpected(self.name, aio.run(aio.map_limited(
-            targets, lambda t: self._send_one(t.address, payload, headers), self.concurrency)))
+            targets, lambda t: self._send_one(t.address, _payload(t.content or content), headers), self.concurrency)))
 
     async def _send_one(self, device_token: str, payload: str, headers: dict) -> Result:
         if self._client is None:
@@ -85,3 +84,7 @@ class ApnsTransport(Transport):
         if self._client is not None:
             aio.run(self._client.aclose())
             self._client = None
+
+
+def _payload(content: Content) -> str:
+    return json.dumps({"aps": {"alert": {"title": content.title, "body": content.body}}, **content.data})

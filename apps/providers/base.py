@@ -14,13 +14,7 @@ class Outcome(enum.Enum):
     PERMANENT = "permanent"  # never retry (invalid token, malformed message)
 
 
-class Target(NamedTuple):
-    recipient_id: int
-    address: str  # push token, email address, phone number, URL
-    platform: str = ""  # for push: which service the token belongs to (fcm, apns, webpush, fake)
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Content:
     title: str = ""
     body: str = ""
@@ -28,6 +22,21 @@ class Content:
     html: str = ""  # email only, optional
     # email only: recipient id -> signed one-click unsubscribe URL (RFC 8058), when the category allows it
     unsubscribe_url: Callable[[int], str] | None = None
+
+
+class Target(NamedTuple):
+    recipient_id: int
+    address: str  # push token, email address, phone number, URL
+    platform: str = ""  # for push: which service the token belongs to (fcm, apns, webpush, fake)
+    content: Content | None = None  # this recipient's own rendering, when the message is personalised
+
+
+def grouped_by_content(content: Content, targets: list[Target]) -> dict[Content, list[int]]:
+    """Target indexes per distinct content, for APIs that take one message for many addresses."""
+    groups: dict[Content, list[int]] = {}
+    for index, target in enumerate(targets):
+        groups.setdefault(target.content or content, []).append(index)
+    return groups
 
 
 class Result(NamedTuple):
@@ -43,8 +52,6 @@ class Result(NamedTuple):
     retry_after: float | None = None
     invalid_address: bool = False
 
-
-SENT_NO_ID = Result(Outcome.SENT)
 
 
 def transient(error: str, retry_after: float | None = None) -> Result:

@@ -33,7 +33,7 @@ class EmailTransport(Transport):
         results: list[Result] = []
         try:
             for index, target in enumerate(targets):
-                result = self._send_one(connection, content, target)
+                result = self._send_one(connection, target.content or content, target)
                 results.append(result)
                 if result.error.startswith("connection lost"):
                     results += [result] * (len(targets) - index - 1)

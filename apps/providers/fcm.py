@@ -51,15 +51,13 @@ class FcmTransport(Transport):
 
     def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
         headers = {"Authorization": f"Bearer {self.access_token()}", "Content-Type": "application/json"}
-        notification = {"title": content.title, "body": content.body}
-        data = {str(k): str(v) for k, v in content.data.items()}
         return log_unexpected(self.name, aio.run(aio.map_limited(
-            targets, lambda t: self._send_one(t.address, notification, data, headers), self.concurrency)))
+            targets, lambda t: self._send_one(t.address, t.content or content, headers), self.concurrency)))
 
-    async def _send_one(self, token: str, notification: dict, data: dict, headers: dict) -> Result:
-        message = {"token": token, "notification": notification}
-        if data:
-            message["data"] = data
+    async def _send_one(self, token: str, content: Content, headers: dict) -> Result:
+        message = {"token": token, "notification": {"title": content.title, "body": content.body}}
+        if content.data:  # FCM data values must be strings
+            message["data"] = {str(k): str(v) for k, v in content.data.items()}
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
         try:

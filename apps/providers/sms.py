@@ -41,9 +41,8 @@ class TwilioSmsTransport(Transport):
         self._client: Client | None = None
 
     def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
-        body = f"{content.title}: {content.body}" if content.title and content.body else content.title or content.body
         return log_unexpected(self.name, aio.run(aio.map_limited(
-            targets, lambda t: self._send_one(t.address, body), self.concurrency)))
+            targets, lambda t: self._send_one(t.address, _text(t.content or content)), self.concurrency)))
 
     async def _send_one(self, number: str, body: str) -> Result:
         if self._client is None:  # made on the loop: the aiohttp session inside belongs to it
@@ -66,3 +65,7 @@ class TwilioSmsTransport(Transport):
             if getattr(http_client, "session", None) is not None:
                 aio.run(http_client.close())
             self._client = None
+
+
+def _text(content: Content) -> str:
+    return f"{content.title}: {content.body}" if content.title and content.body else content.title or content.body

@@ -34,9 +34,8 @@ class WebPushTransport(Transport):
         self._session: aiohttp.ClientSession | None = None
 
     def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
-        data = json.dumps({"title": content.title, "body": content.body, "data": content.data})
         return log_unexpected(self.name, aio.run(aio.map_limited(
-            targets, lambda t: self._send_one(t.address, data), self.concurrency)))
+            targets, lambda t: self._send_one(t.address, _payload(t.content or content)), self.concurrency)))
 
     async def _send_one(self, subscription_json: str, data: str) -> Result:
         try:
@@ -68,3 +67,7 @@ class WebPushTransport(Transport):
         if self._session is not None:
             aio.run(self._session.close())
             self._session = None
+
+
+def _payload(content: Content) -> str:
+    return json.dumps({"title": content.title, "body": content.body, "data": content.data})

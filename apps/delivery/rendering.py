@@ -1,0 +1,78 @@
+"""Render a notification's text for one channel, and for one recipient where the text asks for it.
+
+Templates are Django's template language. A variable that does not resolve is an error, not an empty
+hole ("Hi , ..."): the recipient it concerns fails with the reason, and the rest of the batch goes
+on. `recipient` holds only the fields a recipient has filled in (name, external_id, locale), so
+"Hi {{ recipient.name }}" fails exactly the recipients without a name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.template import Context, Engine, TemplateSyntaxError
+
+from apps.providers.base import Content
+
+_MARK = "\x00"
+_ENGINE = Engine(string_if_invalid=f"{_MARK}%s{_MARK}", autoescape=False)
+_MISSING = re.compile(f"{_MARK}(.*?){_MARK}")
+_HTML_ENGINE = Engine(string_if_invalid=f"{_MARK}%s{_MARK}", autoescape=True)
+
+
+class RenderError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ChannelTexts:
+    title: str
+    body: str
+    html: str = ""
+
+    @property
+    def personal(self) -> bool:
+        return any("recipient" in text for text in (self.title, self.body, self.html))
+
+
+def texts_for(channel: str, title: str, body: str, template) -> ChannelTexts:  # noqa: ANN001
+    """The notification's own title/body, or its template's text for this channel."""
+    if template is None:
+        return ChannelTexts(title, body)
+    if channel == "email":
+        return ChannelTexts(template.email_subject or template.push_title, template.email_text or template.push_body,
+                            template.email_html)
+    if channel == "sms":
+        return ChannelTexts("", template.sms_text or template.push_body)
+    return ChannelTexts(template.push_title, template.push_body)
+
+
+def render(texts: ChannelTexts, context: dict, recipient: dict | None = None) -> Content:
+    """Raises RenderError naming what failed (a missing variable, a syntax error, a failing tag)."""
+    values = dict(context)
+    if recipient is not None:
+        values["recipient"] = {k: v for k, v in recipient.items() if v not in ("", None)}
+    return Content(title=_render(_ENGINE, texts.title, values), body=_render(_ENGINE, texts.body, values),
+                   html=_render(_HTML_ENGINE, texts.html, values) if texts.html else "")
+
+
+def _render(engine: Engine, text: str, values: dict) -> str:
+    if "{" not in text:
+        return text
+    try:
+        output = _compile(engine is _HTML_ENGINE, text).render(Context(values))
+    except TemplateSyntaxError as exc:
+        raise RenderError(f"template syntax: {exc}") from None
+    except Exception as exc:  # a tag or filter that raises: the message cannot be built
+        raise RenderError(f"template: {type(exc).__name__}: {exc}") from None
+    missing = _MISSING.search(output)
+    if missing:
+        raise RenderError(f"template: missing variable {missing.group(1) or '(unnamed)'}")
+    return output
+
+
+@lru_cache(maxsize=128)
+def _compile(html: bool, text: str):  # noqa: ANN202
+    return (_HTML_ENGINE if html else _ENGINE).from_string(text)
