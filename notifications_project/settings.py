@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .env import env_bool, env_database, env_int, env_list, env_str, env_url, running_under_pytest
+from .env import ConfigError, env_bool, env_database, env_int, env_list, env_str, env_url, running_under_pytest
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("NOTIFY_VAR_DIR", str(BASE_DIR / "var")))
@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "apps.campaigns",
     "apps.delivery",
     "apps.inbox",
+    "apps.monitoring",
     "apps.providers",
     "apps.streaming",
 ]
@@ -147,6 +148,16 @@ RETRY_HOLD_SECONDS = env_int("NOTIFY_RETRY_HOLD_SECONDS", 5, 0)
 # A worker waits at most this long for a provider's shared rate limit before rescheduling the batch.
 RATE_LIMIT_MAX_WAIT_SECONDS = env_int("NOTIFY_RATE_LIMIT_MAX_WAIT_SECONDS", 2, 0)
 
+# Monitoring. Prometheus multiprocess mode: every process (web, prefork children, bridges) writes its
+# samples to files in this directory, and /metrics adds them up. It must be set before
+# prometheus_client is imported, hence here; empty it when a deployment starts.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus" / (RUN_ID or "main")))
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 2, 1)
+# A long-running command (bridge) exits non-zero when a dependency has been gone this long.
+DEPENDENCY_GRACE_SECONDS = env_int("NOTIFY_DEPENDENCY_GRACE_SECONDS", 120, 1)
+
 # HTTP API.
 API_MAX_BODY_BYTES = env_int("NOTIFY_API_MAX_BODY_BYTES", 256 * 1024, 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
@@ -163,11 +174,18 @@ STATIC_ROOT = VAR_DIR / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOG_FORMAT = env_str("LOG_FORMAT", "text")  # "json": one JSON object per line (production)
+if LOG_FORMAT not in ("text", "json"):
+    raise ConfigError("LOG_FORMAT: expected text or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "apps.monitoring.logs.ContextFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(context)s%(message)s"},
+        "json": {"()": "apps.monitoring.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -11,7 +11,16 @@ class NotificationAdmin(admin.ModelAdmin):
     search_fields = ("id__exact", "idempotency_key__exact")
     raw_id_fields = ("template",)
     date_hierarchy = "created_at"
-    readonly_fields = ("targeted", "sent", "failed", "skipped", "dispatched_at", "completed_at", "created_at")
+    readonly_fields = ("targeted", "sent", "failed", "skipped", "dispatched_at", "completed_at", "created_at",
+                       "live_status")
+
+    @admin.display(description="live status (targeted, sent, failed, throttled, skipped, pending, times, rate)")
+    def live_status(self, notification: Notification) -> str:
+        from .views import status_of
+
+        status = status_of(notification)
+        return ", ".join(f"{k}: {status[k]}" for k in ("targeted", "sent", "failed", "throttled", "skipped", "pending",
+                                                        "first_send_at", "last_send_at", "recipients_per_s"))
 
 
 class NotificationIdFilter(admin.SimpleListFilter):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 
+from apps.monitoring import metrics
 from apps.streaming.topics import DLQ, topic_name
 
 from .events import producer
@@ -26,6 +27,7 @@ def dead_letter(source_topic: str, reason: str, *, notification_id: int | None =
               "notification_id": notification_id, "channel": channel, "recipients": len(recipient_ids or [])}
     producer().produce(topic_name(DLQ), json.dumps(record).encode())
     producer().flush(10)
+    metrics.DEAD_LETTERS.labels("send" if source_topic.startswith("send.") else "message").inc()
     log.warning("dead-lettered from %s: %s (notification %s, %d recipient(s))",
                 source_topic, letter.reason, notification_id, len(recipient_ids or []))
     return letter

@@ -34,6 +34,7 @@ def progress_key(notification_id: int) -> str:
 # is terminal, record when, and claim the right to finalize (exactly one caller gets 1).
 _ADD_AND_CHECK = """
 for i = 1, #ARGV - 1, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('HSET', KEYS[1], 't_last_recorded', ARGV[#ARGV])
 redis.call('EXPIRE', KEYS[1], 604800)
 local v = redis.call('HMGET', KEYS[1], 'targeted', 'sent', 'failed', 'skipped', 'dead_lettered', 'finalizing')
 if not v[1] or v[6] then return 0 end

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from django.conf import settings
 
+from apps.monitoring import metrics
 from apps.providers.base import Content, NotConfigured, Outcome, Result, Target, TransportError, permanent
 from apps.providers.registry import transport_for
 
@@ -39,6 +41,7 @@ class RateLimited(Exception):
 class NotificationInfo:
     id: int
     max_attempts: int
+    category: str
     title: str
     body: str
     context: dict
@@ -73,6 +76,7 @@ class BatchReport:
     dead_reason: str = ""
     retry_delay: float = 0.0
     completed: bool = False
+    provider: str = "none"
 
 
 @lru_cache(maxsize=256)
@@ -81,7 +85,8 @@ def notification_info(notification_id: int) -> NotificationInfo | None:
     notification = Notification.objects.select_related("category", "template").filter(pk=notification_id).first()
     if notification is None:
         return None
-    return NotificationInfo(notification.pk, notification.category.max_attempts, notification.title,
+    return NotificationInfo(notification.pk, notification.category.max_attempts, notification.category.slug,
+                            notification.title,
                             notification.body, notification.context or {}, notification.template)
 
 
@@ -131,10 +136,13 @@ def _send_claimed(info: NotificationInfo, channel: str, recipient_ids: list[int]
             info.first_send_marked = True
         targets = _with_content(info, channel, targets, outcomes)
     if targets:
-        results = _call_provider(channel, targets)
+        results, report.provider = _call_provider(channel, targets)
         _collect(info, channel, targets, results, attempt, outcomes, report)
     counts = records.write(info.id, channel, outcomes, attempts=attempt, replace_dead_lettered=replay)
     report.counts = dict(counts)
+    for outcome, n in counts.items():
+        metrics.count(channel, info.category, report.provider, outcome, n)
+    metrics.count(channel, info.category, report.provider, "retried", len(report.retry_ids))
     # A replay changes finished counts (dead-lettered to sent); the caller recounts from PostgreSQL.
     report.completed = replay or progress.add(info.id, **counts)
     return report
@@ -163,7 +171,7 @@ def _with_content(info: NotificationInfo, channel: str, targets: list[Target],
             if isinstance(contents.get(t.recipient_id), Content)]
 
 
-def _call_provider(channel: str, targets: list[Target]) -> list[Result]:
+def _call_provider(channel: str, targets: list[Target]) -> tuple[list[Result], str]:
     """One call per provider and max_batch targets (push tokens go to the service of their platform)."""
     results: list[Result | None] = [None] * len(targets)
     groups: dict[str, list[int]] = defaultdict(list)
@@ -185,12 +193,15 @@ def _call_provider(channel: str, targets: list[Target]) -> list[Result]:
     for transport, indexes in sends:
         for start in range(0, len(indexes), transport.max_batch):
             part = indexes[start:start + transport.max_batch]
+            started = time.perf_counter()
             part_results = _send_part(transport, [targets[i] for i in part])
+            metrics.PROVIDER_SECONDS.labels(transport.name).observe(time.perf_counter() - started)
             if any(r.error.startswith("HTTP 429") for r in part_results):
                 ratelimit.cut(transport.name, transport.rate_per_s)
             for index, result in zip(part, part_results, strict=True):
                 results[index] = result
-    return results  # type: ignore[return-value]
+    names = {transport.name for transport, _ in sends}
+    return results, (names.pop() if len(names) == 1 else "mixed" if names else "none")  # type: ignore[return-value]
 
 
 def _send_part(transport, targets: list[Target]) -> list[Result]:  # noqa: ANN001

@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.monitoring import metrics
+from apps.monitoring.logs import log_context
 from apps.streaming.client import EventProducer
 from apps.streaming.topics import RETRY, channel_topic, topic_name
 
@@ -38,7 +40,7 @@ def dispatch_notification(notification_id: int) -> None:
     progress.mark(notification_id, "dispatch_start")
     Notification.objects.filter(pk=notification_id).update(status=NotificationStatus.DISPATCHING)
     producer = EventProducer(linger_ms=5)
-    priority = notification.category.priority
+    priority, category = notification.category.priority, notification.category.slug
     batch_size = settings.DISPATCH_BATCH_SIZE
     targeted = 0
     for channel in notification.channels:
@@ -46,8 +48,8 @@ def dispatch_notification(notification_id: int) -> None:
         sequence = 0
         for chunk in stream_audience(notification, channel):
             targeted += chunk.size
-            _record_skipped(notification_id, channel, chunk.inactive, "inactive")
-            _record_skipped(notification_id, channel, chunk.opted_out, "opted_out")
+            _record_skipped(notification_id, channel, category, chunk.inactive, "inactive")
+            _record_skipped(notification_id, channel, category, chunk.opted_out, "opted_out")
             for start in range(0, len(chunk.sendable), batch_size):
                 ids = chunk.sendable[start:start + batch_size]
                 message = {"n": notification_id, "c": channel, "p": priority, "b": f"{channel}:{generation}:{sequence}",
@@ -64,13 +66,15 @@ def dispatch_notification(notification_id: int) -> None:
     _add_progress(notification_id)  # every batch may already have finished
 
 
-def _record_skipped(notification_id: int, channel: str, recipient_ids: list[int], reason: str) -> None:
+def _record_skipped(notification_id: int, channel: str, category: str, recipient_ids: list[int], reason: str) -> None:
     if not recipient_ids:
         return
     outcomes = records.Outcomes()
     for recipient_id in recipient_ids:
         outcomes.add(recipient_id, DeliveryStatus.SKIPPED, reason)
-    _add_progress(notification_id, **records.write(notification_id, channel, outcomes))
+    counts = records.write(notification_id, channel, outcomes)
+    metrics.count(channel, category, "none", "skipped", counts.get("skipped", 0))
+    _add_progress(notification_id, **counts)
 
 
 def _add_progress(notification_id: int, **counts: int) -> None:
@@ -82,7 +86,8 @@ def _add_progress(notification_id: int, **counts: int) -> None:
 def send_chunk(self, notification_id: int, channel: str, batch_id: str, recipient_ids: list[int], attempt: int = 1,
                resume: bool = False, priority: str = "normal", replay: bool = False) -> dict:
     try:
-        report = send_batch(notification_id, channel, batch_id, recipient_ids, attempt, resume, replay)
+        with log_context(notification_id, batch_id):
+            report = send_batch(notification_id, channel, batch_id, recipient_ids, attempt, resume, replay)
     except BatchBusy:
         raise self.retry(countdown=10) from None
     except RateLimited as exc:

@@ -6,6 +6,7 @@ Every error is JSON: {"error": "...", "field": "..."} with a 4xx status.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from functools import wraps
 
 from django.conf import settings
@@ -18,7 +19,7 @@ from apps.audience.models import Recipient
 from apps.streaming.client import BrokerUnavailable
 
 from . import progress
-from .models import ApiKey, Notification, Source
+from .models import ApiKey, Delivery, Notification, Source
 from .requests import RequestError, parse_request
 from .service import submit
 
@@ -89,8 +90,23 @@ def recipient_token(request: HttpRequest, external_id: str) -> JsonResponse:
                          "expires_in": settings.RECIPIENT_TOKEN_MAX_AGE_SECONDS})
 
 
+@require_http_methods(["GET"])
+@token_required
+def recipient_deliveries(request: HttpRequest, external_id: str) -> JsonResponse:
+    """Every delivery of one recipient, newest first: channel, status, provider id, reason, attempts."""
+    recipient = Recipient.objects.filter(external_id=external_id).first()
+    if recipient is None:
+        return error(404, f"no recipient with external_id {external_id!r}")
+    rows = Delivery.objects.filter(recipient_id=recipient.pk).order_by("-id")[:200]
+    return JsonResponse({"recipient": external_id, "deliveries": [{
+        "notification": d.notification_id, "channel": d.channel, "status": d.get_status_display().lower(),
+        "provider_message_id": d.provider_message_id, "reason": d.reason, "attempts": d.attempts,
+        "updated_at": d.updated_at.isoformat()} for d in rows]})
+
+
 def status_of(notification: Notification) -> dict:
-    live = progress.read(notification.pk) if notification.status != "completed" else {}
+    marks = progress.read(notification.pk)
+    live = marks if notification.status != "completed" else {}
     counts = {name: int(live.get(name, getattr(notification, name, 0) or 0)) for name in ("sent", "failed", "skipped")}
     if live:
         counts["failed"] += int(live.get("dead_lettered", 0))
@@ -101,6 +117,17 @@ def status_of(notification: Notification) -> dict:
         "channels": notification.channels, "idempotency_key": notification.idempotency_key,
         "targeted": int(targeted) if targeted is not None else None, **counts,
         "pending": max(int(targeted) - done, 0) if targeted is not None else None,
+        "throttled": int(marks.get("throttled", 0)),
+        "first_send_at": _iso(marks.get("t_first_send")), "last_send_at": _iso(marks.get("t_last_recorded")),
+        "recipients_per_s": _rate(counts["sent"], marks.get("t_first_send"), marks.get("t_last_recorded")),
         "created_at": notification.created_at.isoformat(),
         "completed_at": notification.completed_at.isoformat() if notification.completed_at else None,
     }
+
+
+def _iso(timestamp: float | None) -> str | None:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat() if timestamp else None
+
+
+def _rate(sent: int, first: float | None, last: float | None) -> float | None:
+    return round(sent / (last - first), 1) if first and last and last > first else None

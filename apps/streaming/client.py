@@ -21,6 +21,10 @@ class BrokerUnavailable(RuntimeError):
     pass
 
 
+class DependencyGone(RuntimeError):
+    """A consumer could not hand on, or reach the broker, for longer than its grace period."""
+
+
 def _base_config() -> dict:
     return {"bootstrap.servers": bootstrap_servers(), "client.id": "notifications"}
 
@@ -113,6 +117,7 @@ class ConsumerOptions:
     poll_timeout: float = 0.5
     retry_backoff: float = 1.0
     hold_seconds: float = 5.0  # with due_at: hand on messages due within this long
+    grace_seconds: float = 120.0  # give up (DependencyGone) after failing this long without a break
 
 
 def make_consumer(group_id: str, **extra) -> Consumer:
@@ -144,7 +149,8 @@ def run_consumer(
     options.hold_seconds is not handed on: its partition is rewound to it and paused until then, so
     no process sleeps and the other partitions flow. Messages in one partition are kept in order.
     """
-    consumer = make_consumer(options.group_id)
+    health = _BrokerHealth(options.grace_seconds)
+    consumer = make_consumer(options.group_id, error_cb=health.on_error)
     consumer.subscribe(options.topics)
     paused: dict[tuple[str, int], float] = {}
     failures = 0
@@ -153,20 +159,24 @@ def run_consumer(
             if paused:
                 _resume_due(consumer, paused)
             messages = consumer.consume(options.batch_size, options.poll_timeout)
+            health.check()
             messages = [m for m in messages if not _is_error(m)]
             if not messages:
                 continue
+            health.ok()
             due, postponed = _split_due(messages, due_at, options.hold_seconds)
             try:
                 if due:
                     handle(due)
-            except Exception:
+            except Exception as exc:
                 failures += 1
                 log.exception("hand-off failed; rewinding %d message(s), attempt %d", len(messages), failures)
                 _rewind(consumer, messages)
+                health.failing(f"hand-off failing: {type(exc).__name__}: {exc}"[:300])
                 time.sleep(min(options.retry_backoff * failures, 10.0))
                 continue
             failures = 0
+            health.ok()
             if due:
                 consumer.commit(offsets=_next_offsets(due), asynchronous=False)
             for (topic, partition), (offset, at) in postponed.items():
@@ -179,6 +189,44 @@ def run_consumer(
                     log.info("pause of %s[%d] skipped: %s", topic, partition, exc)
     finally:
         consumer.close()
+
+
+class _BrokerHealth:
+    """Tracks how long the consumer has been unable to work; raises DependencyGone past the grace period."""
+
+    def __init__(self, grace_seconds: float) -> None:
+        self.grace_seconds = grace_seconds
+        self.down_since: float | None = None
+        self.reason = ""
+        self.next_probe = 0.0
+        self.broker_errors = 0
+
+    def ok(self) -> None:
+        self.down_since = None
+
+    def failing(self, reason: str) -> None:
+        now = time.monotonic()
+        if self.down_since is None:
+            self.down_since, self.reason = now, reason
+        elif now - self.down_since > self.grace_seconds:
+            raise DependencyGone(f"{reason} for more than {self.grace_seconds:g}s")
+
+    def on_error(self, error: KafkaError) -> None:
+        """librdkafka's error callback (runs inside poll/consume)."""
+        if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+            self.broker_errors += 1
+
+    def check(self) -> None:
+        if self.broker_errors:
+            self.broker_errors = 0
+            self.failing(f"Kafka broker at {bootstrap_servers()} unreachable")
+        elif self.down_since is not None and self.reason.startswith("Kafka") and time.monotonic() > self.next_probe:
+            self.next_probe = time.monotonic() + 5.0
+            try:
+                check_broker(timeout=2.0)
+                self.ok()
+            except BrokerUnavailable:
+                self.failing(self.reason)
 
 
 def _split_due(messages: list[Message], due_at: Callable[[Message], float] | None, hold_seconds: float,

@@ -39,3 +39,12 @@ def all_topics() -> list[TopicSpec]:
     ]
     specs += [TopicSpec(channel_topic(c, p), partitions) for c in Channel.values for p in Priority.values]
     return specs
+
+
+def bridge_groups() -> dict[str, list[str]]:
+    """The bridges' consumer groups and the topics each consumes (run_bridge --role ...)."""
+    prefix = settings.KAFKA_TOPIC_PREFIX
+    groups = {f"{prefix}bridge.events": [topic_name(EVENTS)], f"{prefix}bridge.retry": [topic_name(RETRY)]}
+    for priority in Priority.values:
+        groups[f"{prefix}bridge.send.{priority}"] = [channel_topic(c, priority) for c in Channel.values]
+    return groups

@@ -5,7 +5,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.delivery.bridge import handle_batches, handle_events, handle_retries, retry_due_at
 from apps.preferences.models import Channel, Priority
-from apps.streaming.client import BrokerUnavailable, ConsumerOptions, check_broker, ensure_topics, run_consumer
+from apps.streaming.client import (
+    BrokerUnavailable,
+    ConsumerOptions,
+    DependencyGone,
+    check_broker,
+    ensure_topics,
+    run_consumer,
+)
 from apps.streaming.topics import EVENTS, RETRY, channel_topic, topic_name
 
 log = logging.getLogger(__name__)
@@ -21,8 +28,10 @@ class Command(BaseCommand):
         parser.add_argument("--priority", choices=Priority.values, default="normal")
         parser.add_argument("--channels", default=",".join(Channel.values), help="comma-separated, for --role send")
         parser.add_argument("--batch", type=int, default=50, help="messages handed off per commit")
+        parser.add_argument("--grace-seconds", type=float, default=None,
+                            help="exit non-zero after a dependency is gone this long (NOTIFY_DEPENDENCY_GRACE_SECONDS)")
 
-    def handle(self, *args, role, priority, channels, batch, **options):
+    def handle(self, *args, role, priority, channels, batch, grace_seconds, **options):
         try:
             check_broker()
             ensure_topics()
@@ -30,6 +39,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         from django.conf import settings
 
+        grace = grace_seconds if grace_seconds is not None else settings.DEPENDENCY_GRACE_SECONDS
         due_at = None
         if role == "events":
             group, topics, handler = "bridge.events", [topic_name(EVENTS)], handle_events
@@ -45,9 +55,11 @@ class Command(BaseCommand):
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         options_ = ConsumerOptions(group_id=f"{settings.KAFKA_TOPIC_PREFIX}{group}", topics=topics, batch_size=batch,
-                                   hold_seconds=settings.RETRY_HOLD_SECONDS)
+                                   hold_seconds=settings.RETRY_HOLD_SECONDS, grace_seconds=grace)
         self.stdout.write(f"bridge {group} consuming {len(topics)} topic(s)")
         try:
             run_consumer(options_, handler, should_stop=lambda: bool(stopping), due_at=due_at)
         except KeyboardInterrupt:
             pass
+        except DependencyGone as exc:
+            raise CommandError(f"bridge {group} stopping: {exc}") from None
