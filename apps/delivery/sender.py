@@ -32,9 +32,9 @@ class BatchBusy(Exception):
 class RateLimited(Exception):
     """The provider's shared send quota is spent for now; try again after `wait` seconds (no attempt used)."""
 
-    def __init__(self, wait: float) -> None:
-        super().__init__(f"rate limited for {wait:.1f}s")
-        self.wait = wait
+    def __init__(self, wait: float, provider: str) -> None:
+        super().__init__(f"{provider} rate limited for {wait:.1f}s")
+        self.wait, self.provider = wait, provider
 
 
 @dataclass
@@ -188,7 +188,7 @@ def _call_provider(channel: str, targets: list[Target]) -> tuple[list[Result], s
         owed = ratelimit.wait_for(transport.name, len(indexes), transport.rate_per_s,
                                   settings.RATE_LIMIT_MAX_WAIT_SECONDS)
         if owed:
-            raise RateLimited(owed)
+            raise RateLimited(owed, transport.name)
         sends.append((transport, indexes))
     for transport, indexes in sends:
         for start in range(0, len(indexes), transport.max_batch):

@@ -20,7 +20,7 @@ from . import events, progress, queues, records
 from .audience_stream import stream_audience
 from .dead_letters import dead_letter
 from .models import DeliveryStatus, Notification, NotificationStatus
-from .sender import BatchBusy, RateLimited, send_batch
+from .sender import BatchBusy, RateLimited, notification_info, send_batch
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,8 @@ def send_chunk(self, notification_id: int, channel: str, batch_id: str, recipien
     except BatchBusy:
         raise self.retry(countdown=10) from None
     except RateLimited as exc:
+        info = notification_info(notification_id)
+        metrics.count(channel, info.category if info else "", exc.provider, "throttled", len(recipient_ids))
         raise self.retry(countdown=exc.wait) from None
     if report.dead_ids:
         dead_letter(f"send.{channel}", report.dead_reason, notification_id=notification_id, channel=channel,

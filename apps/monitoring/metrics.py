@@ -20,3 +20,13 @@ DEAD_LETTERS = Counter("notify_dead_letters_total", "Dead letters written, by so
 def count(channel: str, category: str, provider: str, outcome: str, n: int = 1) -> None:
     if n:
         DELIVERIES.labels(channel, category, provider, outcome).inc(n)
+
+
+def serve_metrics(port: int) -> None:
+    """For processes without a web server (bridges, Celery workers): their metrics on :port/metrics,
+    summed over every process writing into this host's PROMETHEUS_MULTIPROC_DIR."""
+    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    start_http_server(port, registry=registry)

@@ -1,4 +1,5 @@
 import logging
+import os
 import signal
 
 from django.core.management.base import BaseCommand, CommandError
@@ -52,6 +53,10 @@ class Command(BaseCommand):
                 raise CommandError(f"unknown channel(s): {', '.join(unknown)}")
             group, topics, handler = f"bridge.send.{priority}", [channel_topic(c, priority) for c in wanted], \
                 handle_batches
+        if os.environ.get("METRICS_PORT"):
+            from apps.monitoring.metrics import serve_metrics
+
+            serve_metrics(int(os.environ["METRICS_PORT"]))
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         options_ = ConsumerOptions(group_id=f"{settings.KAFKA_TOPIC_PREFIX}{group}", topics=topics, batch_size=batch,
