@@ -16,7 +16,7 @@ from django.test import override_settings
 
 from apps.delivery.service import notify
 from apps.monitoring import views
-from apps.monitoring.logs import JsonFormatter, log_context
+from apps.monitoring.logs import ContextFilter, JsonFormatter, log_context
 from apps.providers.fake_server import Faults
 from apps.streaming.lag import group_lag
 from apps.streaming.topics import bridge_groups
@@ -137,9 +137,6 @@ def test_json_log_lines_carry_ids_and_no_contact_details():
     with log_context(42, "push:1:7.0"):
         record = logging.LogRecord("apps.x", logging.WARNING, __file__, 1, "refused %s and %s", (
             "fan000000042@example.test", "+447700900123"), None)
-        logging.getLogger().handlers[0].filters[0].filter(record) if logging.getLogger().handlers else None
-        from apps.monitoring.logs import ContextFilter
-
         ContextFilter().filter(record)
         line = json.loads(formatter.format(record))
     assert line["notification_id"] == 42 and line["batch_id"] == "push:1:7.0"

@@ -19,17 +19,22 @@ BURST_SECONDS = 1.0
 RECOVERY_SECONDS = 30.0
 FLOOR_SHARE = 0.05  # never cut below 5% of the quota
 
+# The rate now: the quota, or after a cut, the cut rate climbing back to the quota over `recovery` seconds.
+_CURRENT_RATE = """
+local function current_rate(quota, now, recovery)
+  local v = redis.call('HMGET', KEYS[1], 'cut_rate', 'cut_at')
+  if not v[1] then return quota end
+  return math.min(quota, tonumber(v[1]) + (now - tonumber(v[2])) * quota / recovery)
+end
+"""
+
 # KEYS: bucket hash. ARGV: n, quota per second, now, burst, recovery seconds.
 # Returns the seconds to wait (0: the send may go now, and is counted).
-_ACQUIRE = """
+_ACQUIRE = _CURRENT_RATE + """
 local n, quota, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local burst, recovery = tonumber(ARGV[4]), tonumber(ARGV[5])
-local v = redis.call('HMGET', KEYS[1], 'tat', 'cut_rate', 'cut_at')
-local rate = quota
-if v[2] then
-  rate = math.min(quota, tonumber(v[2]) + (now - tonumber(v[3])) * quota / recovery)
-end
-local tat = math.max(tonumber(v[1] or now), now)
+local rate = current_rate(quota, now, recovery)
+local tat = math.max(tonumber(redis.call('HGET', KEYS[1], 'tat') or now), now)
 local new_tat = tat + n / rate
 if new_tat - now > burst then return tostring(new_tat - now - burst) end
 redis.call('HSET', KEYS[1], 'tat', new_tat)
@@ -38,12 +43,9 @@ return '0'
 """
 
 # A 429: cut the current rate in half (not below the floor) and restart recovery from now.
-_CUT = """
+_CUT = _CURRENT_RATE + """
 local quota, now, recovery, floor = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local v = redis.call('HMGET', KEYS[1], 'cut_rate', 'cut_at')
-local rate = quota
-if v[1] then rate = math.min(quota, tonumber(v[1]) + (now - tonumber(v[2])) * quota / recovery) end
-rate = math.max(rate / 2, quota * floor)
+local rate = math.max(current_rate(quota, now, recovery) / 2, quota * floor)
 redis.call('HSET', KEYS[1], 'cut_rate', rate, 'cut_at', now)
 redis.call('EXPIRE', KEYS[1], 3600)
 return tostring(rate)
@@ -85,8 +87,10 @@ def cut(provider: str, quota_per_s: float) -> float:
     return rate
 
 
+_READ_RATE = _CURRENT_RATE + """
+return tostring(current_rate(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])))
+"""
+
+
 def current_rate(provider: str, quota_per_s: float) -> float:
-    cut_rate, cut_at = client().hmget(_bucket(provider), "cut_rate", "cut_at")
-    if cut_rate is None:
-        return quota_per_s
-    return min(quota_per_s, float(cut_rate) + (time.time() - float(cut_at)) * quota_per_s / RECOVERY_SECONDS)
+    return float(client().eval(_READ_RATE, 1, _bucket(provider), quota_per_s, time.time(), RECOVERY_SECONDS))

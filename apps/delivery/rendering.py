@@ -54,15 +54,15 @@ def render(texts: ChannelTexts, context: dict, recipient: dict | None = None) ->
     values = dict(context)
     if recipient is not None:
         values["recipient"] = {k: v for k, v in recipient.items() if v not in ("", None)}
-    return Content(title=_render(_ENGINE, texts.title, values), body=_render(_ENGINE, texts.body, values),
-                   html=_render(_HTML_ENGINE, texts.html, values) if texts.html else "")
+    return Content(title=_render(texts.title, values), body=_render(texts.body, values),
+                   html=_render(texts.html, values, html=True) if texts.html else "")
 
 
-def _render(engine: Engine, text: str, values: dict) -> str:
+def _render(text: str, values: dict, html: bool = False) -> str:
     if "{" not in text:
         return text
     try:
-        output = _compile(engine is _HTML_ENGINE, text).render(Context(values))
+        output = _compile(html, text).render(Context(values))
     except TemplateSyntaxError as exc:
         raise RenderError(f"template syntax: {exc}") from None
     except Exception as exc:  # a tag or filter that raises: the message cannot be built

@@ -86,8 +86,7 @@ def notification_info(notification_id: int) -> NotificationInfo | None:
     if notification is None:
         return None
     return NotificationInfo(notification.pk, notification.category.max_attempts, notification.category.slug,
-                            notification.title,
-                            notification.body, notification.context or {}, notification.template)
+                            notification.title, notification.body, notification.context or {}, notification.template)
 
 
 def backoff(attempt: int, retry_after: float | None) -> float:
@@ -209,8 +208,7 @@ def _send_part(transport, targets: list[Target]) -> list[Result]:  # noqa: ANN00
     try:
         return transport.send_batch(targets[0].content, targets)
     except TransportError as exc:
-        outcome = Outcome.PERMANENT if exc.permanent else Outcome.TRANSIENT
-        return [Result(outcome, error=str(exc), retry_after=exc.retry_after)] * len(targets)
+        return exc.as_results(len(targets))
 
 
 def _collect(info: NotificationInfo, channel: str, targets: list[Target], results: list[Result], attempt: int,

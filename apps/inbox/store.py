@@ -9,14 +9,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-_client: redis.Redis | None = None
-
-
-def redis_client() -> redis.Redis:
-    global _client
-    if _client is None:
-        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=3)
-    return _client
+from apps.delivery.progress import client as redis_client
 
 
 def live_channel(recipient_id: int) -> str:

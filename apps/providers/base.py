@@ -31,12 +31,6 @@ class Target(NamedTuple):
     content: Content | None = None  # this recipient's own rendering, when the message is personalised
 
 
-def grouped_by_content(content: Content, targets: list[Target]) -> dict[Content, list[int]]:
-    """Target indexes per distinct content, for APIs that take one message for many addresses."""
-    groups: dict[Content, list[int]] = {}
-    for index, target in enumerate(targets):
-        groups.setdefault(target.content or content, []).append(index)
-    return groups
 
 
 class Result(NamedTuple):
@@ -77,6 +71,36 @@ class TransportError(Exception):
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+
+
+    def as_results(self, count: int) -> list[Result]:
+        """The same failure for each of `count` targets."""
+        outcome = Outcome.PERMANENT if self.permanent else Outcome.TRANSIENT
+        return [Result(outcome, error=str(self), retry_after=self.retry_after)] * count
+
+
+def send_per_content(content: Content, targets: list[Target],
+                     send_group: Callable[[Content, list[Target]], list[Result]]) -> list[Result]:
+    """For APIs that take one message for many addresses: one send_group call per distinct content.
+
+    A TransportError fails only its own group's targets, so groups already sent stay recorded as
+    sent; with a single group it propagates as the whole batch's failure.
+    """
+    groups: dict[Content, list[int]] = {}
+    for index, target in enumerate(targets):
+        groups.setdefault(target.content or content, []).append(index)
+    results: list[Result] = [None] * len(targets)  # type: ignore[list-item]
+    for group_content, indexes in groups.items():
+        group = [targets[i] for i in indexes]
+        try:
+            group_results = send_group(group_content, group)
+        except TransportError as exc:
+            if len(groups) == 1:
+                raise
+            group_results = exc.as_results(len(group))
+        for index, result in zip(indexes, group_results, strict=True):
+            results[index] = result
+    return results
 
 
 class NotConfigured(Exception):

@@ -14,6 +14,7 @@ from email.utils import make_msgid
 from django.core.mail import EmailMultiAlternatives, get_connection
 
 from .base import Content, Outcome, Result, Target, Transport, permanent, transient
+from .http_answers import failure
 
 
 class EmailTransport(Transport):
@@ -82,7 +83,5 @@ def _smtp_failure(code: int, words: bytes | str, invalid_address: bool = False) 
 
 def _esp_failure(exc: Exception) -> Result:
     status = getattr(getattr(exc, "response", None), "status_code", None)
-    error = f"{type(exc).__name__}: {exc}"[:300]
-    if status is None or status == 429 or status >= 500:
-        return transient(f"HTTP {status}: {error}" if status else error)
-    return permanent(f"HTTP {status}: {error}")
+    error = f"{type(exc).__name__}: {exc}"
+    return failure(status, error) if status is not None else transient(error[:300])

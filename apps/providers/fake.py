@@ -11,7 +11,7 @@ import logging
 
 import urllib3
 
-from .base import Content, Outcome, Result, Target, Transport, TransportError, grouped_by_content, retry_after_seconds
+from .base import Content, Outcome, Result, Target, Transport, TransportError, retry_after_seconds, send_per_content
 
 log = logging.getLogger(__name__)
 
@@ -28,19 +28,7 @@ class FakePushTransport(Transport):
         self.pool = urllib3.PoolManager(maxsize=4, retries=False, timeout=urllib3.Timeout(total=timeout))
 
     def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
-        results: list[Result] = [None] * len(targets)  # type: ignore[list-item]
-        for group_content, indexes in grouped_by_content(content, targets).items():
-            group = [targets[i] for i in indexes]
-            try:
-                group_results = self._send_group(group_content, group)
-            except TransportError as exc:
-                if len(indexes) == len(targets):
-                    raise
-                outcome = Outcome.PERMANENT if exc.permanent else Outcome.TRANSIENT
-                group_results = [Result(outcome, error=str(exc), retry_after=exc.retry_after)] * len(group)
-            for index, result in zip(indexes, group_results, strict=True):
-                results[index] = result
-        return results
+        return send_per_content(content, targets, self._send_group)
 
     def _send_group(self, content: Content, targets: list[Target]) -> list[Result]:
         body = json.dumps({"title": content.title, "body": content.body, "tokens": [t.address for t in targets]})

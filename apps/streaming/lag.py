@@ -59,14 +59,18 @@ def end_offsets(partitions: list[TopicPartition], timeout: float = 5.0) -> dict[
     try:
         consumer.assign([TopicPartition(tp.topic, tp.partition, OFFSET_END) for tp in partitions])
         ends: dict[tuple[str, int], int] = {}
+        pending = list(partitions)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and len(ends) < len(partitions):
+        while pending and time.monotonic() < deadline:
             consumer.consume(500, 0.1)
-            for tp in partitions:
-                high = consumer.get_watermark_offsets(tp, cached=True)[1] if (tp.topic, tp.partition) not in ends \
-                    else None
-                if high is not None and high >= 0:
+            unknown = []
+            for tp in pending:
+                high = consumer.get_watermark_offsets(tp, cached=True)[1]
+                if high >= 0:
                     ends[(tp.topic, tp.partition)] = high
+                else:
+                    unknown.append(tp)
+            pending = unknown
         return ends
     finally:
         consumer.close()

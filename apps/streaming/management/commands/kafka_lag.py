@@ -1,4 +1,5 @@
 import math
+from collections import Counter
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -59,9 +60,9 @@ class Command(BaseCommand):
 
     def _advice(self, name: str, rows: list, target: float, consumer_rate: float, worker_rate: float) -> str:
         lag = sum(r.lag for r in rows)
-        partitions = len({(r.topic, r.partition) for r in rows}) or 1
-        per_topic = max(len([r for r in rows if r.topic == t]) for t in {r.topic for r in rows}) if rows else 1
-        consumers = min(max(math.ceil(lag / (target * consumer_rate)), 1), per_topic, partitions)
+        # A group's consumers split each topic's partitions, so more than one topic's count would idle.
+        per_topic = max(Counter(r.topic for r in rows).values(), default=1)
+        consumers = min(max(math.ceil(lag / (target * consumer_rate)), 1), per_topic)
         advice = f"{name}: lag {lag} message(s): {consumers} consumer(s) (at most {per_topic}, the partition count)"
         if ".send." in name or name.endswith("bridge.retry"):
             recipients = lag * settings.DISPATCH_BATCH_SIZE
