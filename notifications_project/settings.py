@@ -73,6 +73,8 @@ if RUN_ID:
     DATABASES["default"]["TEST"] = {"NAME": f"test_notifications_{RUN_ID}"}
 
 REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss", "unix"))
+# Frequency caps and provider rate limits may use their own Redis; transactional sends go on without it.
+THROTTLE_REDIS_URL = env_url("THROTTLE_REDIS_URL", REDIS_URL, ("redis", "rediss", "unix"))
 REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", f"notify:{RUN_ID}:" if RUN_ID else "notify:")
 
 # Kafka. Empty bootstrap servers mean "use the local Tansu broker started by `kafka_broker`".
@@ -145,6 +147,19 @@ INBOX_STREAM_MAX_SECONDS = env_int("INBOX_STREAM_MAX_SECONDS", 300, 1)  # client
 
 # Retries due within this many seconds wait in Celery (countdown); later ones wait in notify.retry.
 RETRY_HOLD_SECONDS = env_int("NOTIFY_RETRY_HOLD_SECONDS", 5, 0)
+# Deferred sends (frequency caps, quiet hours) wait in notify.deferred. The topic's partitions are
+# time slots (48 h / partitions each), so a partition holds its messages in due order; a batch due
+# within the hold goes to Celery with a countdown. Keep the hold under CELERY_VISIBILITY_TIMEOUT.
+KAFKA_DEFERRED_PARTITIONS = env_int("KAFKA_DEFERRED_PARTITIONS", 96, 1)
+DEFERRED_HOLD_SECONDS = env_int("NOTIFY_DEFERRED_HOLD_SECONDS", 300, 0)
+# When the throttle store is unreachable, capped sends are tried again after this long.
+THROTTLE_OUTAGE_DEFER_SECONDS = env_int("NOTIFY_THROTTLE_OUTAGE_DEFER_SECONDS", 60, 1)
+# Tests only: every process reads an offset from Redis, so a test can move time on (apps/delivery/clock.py).
+CONTROLLABLE_CLOCK = env_bool("NOTIFY_CONTROLLABLE_CLOCK", running_under_pytest())
+# Signed links in emails: one-click unsubscribe and the preference page.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+SIGNED_LINK_MAX_AGE_SECONDS = env_int("NOTIFY_SIGNED_LINK_MAX_AGE_SECONDS", 60 * 86400, 60)
+
 # A worker waits at most this long for a provider's shared rate limit before rescheduling the batch.
 RATE_LIMIT_MAX_WAIT_SECONDS = env_int("NOTIFY_RATE_LIMIT_MAX_WAIT_SECONDS", 2, 0)
 

@@ -71,6 +71,9 @@ def test_every_admin_changelist_and_change_form_renders_with_real_data(staff_cli
     from apps.audience.models import Segment
 
     Segment.objects.create(name="spanish", filters={"locale": "es"})
+    from apps.preferences.models import QuietHours
+
+    QuietHours.objects.create(recipient=recipient, start="22:00", end="07:00")
     for model in admin.site._registry:
         if model._meta.app_label not in {"audience", "preferences", "campaigns", "delivery"}:
             continue

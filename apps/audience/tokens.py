@@ -6,9 +6,11 @@ and hands it to its user. They are signed with SECRET_KEY and expire.
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.conf import settings
 from django.core import signing
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 
 from .models import Recipient
 
@@ -43,3 +45,17 @@ def recipient_from_request(request: HttpRequest) -> Recipient:
     if not token:
         raise InvalidToken("missing token: send 'Authorization: Bearer <recipient token>'")
     return recipient_from_token(token.strip())
+
+
+def as_recipient(view):  # noqa: ANN001, ANN201
+    """A view for an end user: called as view(request, recipient, ...), or 401 JSON without a valid token."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):  # noqa: ANN202
+        try:
+            recipient = recipient_from_request(request)
+        except InvalidToken as exc:
+            return JsonResponse({"error": str(exc)}, status=401)
+        return view(request, recipient, *args, **kwargs)
+
+    return wrapper

@@ -16,12 +16,12 @@ from django.conf import settings
 
 from apps.streaming.client import Message, header
 
-from . import queues
+from . import clock, queues
 from .dead_letters import dead_letter
 from .models import Source
 from .requests import RequestError, parse_request
 from .service import submit
-from .tasks import dispatch_notification, send_chunk, send_retry
+from .tasks import dispatch_notification, enqueue_batch
 
 log = logging.getLogger(__name__)
 
@@ -36,22 +36,30 @@ def handle_events(messages: list[Message]) -> None:
     with current_app.producer_or_acquire() as producer:
         for message in messages:
             try:
-                notification_id = _notification_from_event(message)
+                notification_id, priority = _notification_from_event(message)
             except (BadMessage, RequestError) as exc:
                 dead_letter(message.topic(), f"invalid event: {exc}", payload_size=len(message.value() or b""))
                 continue
-            dispatch_notification.apply_async(args=[notification_id], queue=queues.DISPATCH, producer=producer)
+            dispatch_notification.apply_async(args=[notification_id], queue=queues.dispatch_queue(priority),
+                                              producer=producer)
 
 
-def _notification_from_event(message: Message) -> int:
+def _notification_from_event(message: Message) -> tuple[int, str]:
+    """The notification an event stands for, and its priority."""
+    from apps.preferences.models import Priority
+
     data = _decode(message)
-    if set(data) == {"notification_id"}:
-        if not isinstance(data["notification_id"], int):
+    if "notification_id" in data and set(data) <= {"notification_id", "priority"}:
+        if not isinstance(data["notification_id"], int) or isinstance(data["notification_id"], bool):
             raise BadMessage("notification_id must be an integer")
-        return data["notification_id"]
+        priority = data.get("priority", Priority.NORMAL)
+        if priority not in Priority.values:
+            raise BadMessage(f"priority must be one of {Priority.values}")
+        return data["notification_id"], priority
     if not data.get("idempotency_key"):
         raise BadMessage("events from other services need an idempotency_key")
-    return submit(parse_request(data), Source.KAFKA, publish=False).pk
+    notification = submit(parse_request(data), Source.KAFKA, publish=False)
+    return notification.pk, notification.category.priority
 
 
 def handle_batches(messages: list[Message]) -> None:
@@ -66,12 +74,8 @@ def handle_batches(messages: list[Message]) -> None:
             queue = queues.send_queue(batch["p"])
             ids = batch["r"]
             for index, start in enumerate(range(0, len(ids), chunk_size)):
-                send_chunk.apply_async(
-                    kwargs={"notification_id": batch["n"], "channel": batch["c"], "batch_id": f"{batch['b']}.{index}",
-                            "recipient_ids": ids[start:start + chunk_size], "resume": batch.get("resume", False),
-                            "priority": batch["p"]},
-                    queue=queue, producer=producer,
-                )
+                chunk = batch | {"b": f"{batch['b']}.{index}", "r": ids[start:start + chunk_size]}
+                enqueue_batch(chunk, 0, queue, producer=producer)
 
 
 def retry_due_at(message: Message) -> float:
@@ -94,7 +98,25 @@ def handle_retries(messages: list[Message]) -> None:
             except BadMessage as exc:
                 dead_letter(message.topic(), f"invalid retry batch: {exc}", payload_size=len(message.value() or b""))
                 continue
-            send_retry(batch, retry_due_at(message) - now, producer=producer)
+            enqueue_batch(batch, retry_due_at(message) - now, queues.retry_queue(batch["p"]), producer=producer)
+
+
+def handle_deferred(messages: list[Message]) -> None:
+    """Hand deferred batches (notify.deferred) back to their send queue when their window opens."""
+    now = clock.now()
+    with current_app.producer_or_acquire() as producer:
+        for message in messages:
+            try:
+                batch = _decode_batch(message)
+                if batch.get("d") not in ("throttled", "quiet_hours") or not isinstance(batch.get("a"), int):
+                    raise BadMessage("d (throttled | quiet_hours) and a (attempt) are required")
+            except BadMessage as exc:
+                dead_letter(message.topic(), f"invalid deferred batch: {exc}",
+                            payload_size=len(message.value() or b""))
+                continue
+            # Resume: a recipient may have been reached meanwhile by a re-dispatch of the notification.
+            enqueue_batch(batch | {"resume": True}, retry_due_at(message) - now, queues.send_queue(batch["p"]),
+                          producer=producer)
 
 
 def _decode(message: Message) -> dict:

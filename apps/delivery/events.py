@@ -1,4 +1,4 @@
-"""The notify.events schema. Our own triggers publish {"notification_id": N}; other services may
+"""The notify.events schema. Our own triggers publish {"notification_id": N, "priority": P}; other services may
 publish a full request (see README "Publishing events from other services"), which the bridge
 validates and records idempotently by its idempotency_key."""
 
@@ -26,7 +26,8 @@ def close_producer() -> None:
         _producer = None
 
 
-def publish_notification_event(notification_id: int) -> None:
-    producer().produce(topic_name(EVENTS), json.dumps({"notification_id": notification_id}).encode(),
-                       key=str(notification_id).encode())
+def publish_notification_event(notification_id: int, priority: str = "normal") -> None:
+    """The priority rides along so the bridge picks the dispatch queue without reading the database."""
+    event = {"notification_id": notification_id, "priority": priority}
+    producer().produce(topic_name(EVENTS), json.dumps(event).encode(), key=str(notification_id).encode())
     producer().flush(10)

@@ -47,6 +47,8 @@ class Stack:
             "KAFKA_TOPIC_PREFIX": settings.KAFKA_TOPIC_PREFIX,
             "KAFKA_PARTITIONS": str(settings.KAFKA_PARTITIONS),
             "NOTIFY_RUN_ID": "",
+            "NOTIFY_CONTROLLABLE_CLOCK": "1" if settings.CONTROLLABLE_CLOCK else "0",
+            "THROTTLE_REDIS_URL": settings.THROTTLE_REDIS_URL,
             "PYTHONUNBUFFERED": "1",
         }
         for name in ("KAFKA_BOOTSTRAP_SERVERS", "FAKE_PROVIDER_URL"):
@@ -80,26 +82,44 @@ class Stack:
         settings.FAKE_PROVIDER_URL = url
         return url
 
-    def start_worker(self, name: str, queue_names: list[str], concurrency: int) -> None:
-        self.spawn(name, [sys.executable, "-m", "celery", "-A", "notifications_project", "worker",
+    def start_worker(self, name: str, queue_names: list[str], concurrency: int, nice: int = 0) -> None:
+        """`nice`: a lower CPU priority, for bulk work sharing a host with latency-sensitive work."""
+        prefix = ["nice", "-n", str(nice)] if nice else []
+        self.spawn(name, [*prefix, sys.executable, "-m", "celery", "-A", "notifications_project", "worker",
                           "-n", f"{name}@%h", "-Q", ",".join(queue_names), "-c", str(concurrency), "-P", "prefork",
                           "--without-gossip", "--without-mingle", "--without-heartbeat", "-O", "fair",
                           "-l", "warning"])
 
-    def start_bridge(self, name: str, role: str, priority: str = "normal") -> None:
-        self.spawn(name, [sys.executable, "manage.py", "run_bridge", "--role", role, "--priority", priority])
+    def start_bridge(self, name: str, role: str, priority: str = "normal", nice: int = 0) -> None:
+        prefix = ["nice", "-n", str(nice)] if nice else []
+        self.spawn(name, [*prefix, sys.executable, "manage.py", "run_bridge", "--role", role, "--priority", priority])
 
     def start_pipeline(self, send_workers: int = 1, send_concurrency: int = 8, send_bridges: int = 1,
-                       priorities: tuple[str, ...] = ("normal",)) -> None:
-        self.start_worker("worker-dispatch", [queues.DISPATCH], 2)
-        send_queues = [queues.send_queue(p) for p in priorities] + [queues.RETRY]
-        for index in range(send_workers):
-            self.start_worker(f"worker-send-{index}", send_queues, send_concurrency)
+                       priorities: tuple[str, ...] = ("normal",), high_concurrency: int = 2,
+                       nice_bulk: int = 0) -> None:
+        """Each priority gets its own send bridge(s) and worker(s); high also dispatches on its own worker.
+
+        `nice_bulk` lowers the CPU priority of normal/low-priority processes, so that on a shared host
+        an OTP's few milliseconds of work are not queued behind a blast's.
+        """
+        self.start_worker("worker-dispatch", [queues.DISPATCH], 2, nice=nice_bulk)
+        for priority in priorities:
+            if priority == "high":
+                self.start_worker("worker-high", [queues.dispatch_queue("high"), queues.send_queue("high")],
+                                  high_concurrency)
+                continue
+            send_queues = [queues.send_queue(priority)]
+            if priority == "normal" or "normal" not in priorities:
+                send_queues.append(queues.RETRY)
+            for index in range(send_workers):
+                self.start_worker(f"worker-send-{priority}-{index}", send_queues, send_concurrency, nice=nice_bulk)
         self.start_bridge("bridge-events", "events")
-        self.start_bridge("bridge-retry", "retry")
+        self.start_bridge("bridge-retry", "retry", nice=nice_bulk)
+        self.start_bridge("bridge-deferred", "deferred", nice=nice_bulk)
         for priority in priorities:
             for index in range(send_bridges):
-                self.start_bridge(f"bridge-send-{priority}-{index}", "send", priority)
+                self.start_bridge(f"bridge-send-{priority}-{index}", "send", priority,
+                                  nice=0 if priority == "high" else nice_bulk)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         process = self.processes.pop(name)

@@ -1,7 +1,9 @@
 """Per-provider send-rate limits, shared by every worker through Redis.
 
 A GCRA bucket per provider: each send of n messages moves the bucket's "theoretical arrival time"
-n intervals on; a send that would push it more than one second ahead waits. A 429 from the provider
+n intervals on; a send that would push it more than one second ahead waits. The buckets live in
+the throttle store; while it is unreachable sends go on unlimited (the provider's own 429s still
+slow them), logged once. A 429 from the provider
 halves the rate, which then climbs back to the configured quota over RECOVERY_SECONDS (additive
 increase, multiplicative decrease), so every worker backs off together and recovers together.
 """
@@ -11,7 +13,10 @@ from __future__ import annotations
 import logging
 import time
 
-from .progress import client, key
+import redis
+
+from .progress import key
+from .throttle import client, note_outage, note_recovery
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +65,13 @@ def acquire(provider: str, n: int, quota_per_s: float) -> float:
     """Count n sends against the provider's quota; returns 0, or the seconds to wait and ask again."""
     if quota_per_s <= 0:
         return 0.0
-    wait = client().eval(_ACQUIRE, 1, _bucket(provider), n, quota_per_s, time.time(), BURST_SECONDS,
-                         RECOVERY_SECONDS)
+    try:
+        wait = client().eval(_ACQUIRE, 1, _bucket(provider), n, quota_per_s, time.time(), BURST_SECONDS,
+                             RECOVERY_SECONDS)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        note_outage(exc)
+        return 0.0
+    note_recovery()
     return float(wait)
 
 
@@ -81,8 +91,12 @@ def cut(provider: str, quota_per_s: float) -> float:
     """The provider said 429: halve the shared rate. Returns the new rate."""
     if quota_per_s <= 0:
         return 0.0
-    rate = float(client().eval(_CUT, 1, _bucket(provider), quota_per_s, time.time(), RECOVERY_SECONDS,
-                               FLOOR_SHARE))
+    try:
+        rate = float(client().eval(_CUT, 1, _bucket(provider), quota_per_s, time.time(), RECOVERY_SECONDS,
+                                   FLOOR_SHARE))
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        note_outage(exc)
+        return quota_per_s
     log.info("provider %s answered 429: send rate cut to %.0f/s", provider, rate)
     return rate
 

@@ -12,9 +12,9 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
-from . import records
+from . import queues, records
 from .models import DeadLetter, Notification
-from .tasks import send_retry
+from .tasks import enqueue_batch
 
 
 class NotReplayable(ValueError):
@@ -33,8 +33,8 @@ def replay(letter: DeadLetter) -> int:
     stamp = int(time.time() * 1000)
     size = settings.SEND_CHUNK_SIZE
     for index, start in enumerate(range(0, len(pending), size)):
-        send_retry({"n": notification.pk, "c": letter.channel, "p": notification.category.priority,
-                    "b": f"replay:{letter.pk}:{stamp}:{index}", "r": pending[start:start + size], "a": 1,
-                    "replay": True}, 0.0)
+        enqueue_batch({"n": notification.pk, "c": letter.channel, "p": notification.category.priority,
+                       "b": f"replay:{letter.pk}:{stamp}:{index}", "r": pending[start:start + size], "a": 1,
+                       "replay": True}, 0.0, queues.retry_queue(notification.category.priority))
     DeadLetter.objects.filter(pk=letter.pk).update(replayed_at=timezone.now())
     return len(pending)

@@ -6,16 +6,18 @@ import logging
 import random
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from functools import lru_cache, partial
 
 from django.conf import settings
 
 from apps.monitoring import metrics
+from apps.preferences import links
 from apps.providers.base import Content, NotConfigured, Outcome, Result, Target, TransportError, permanent
 from apps.providers.registry import transport_for
 
-from . import claims, progress, ratelimit, records, rendering
+from . import claims, gate, progress, ratelimit, records, rendering
 from .contacts import NO_CONTACT_REASON, deactivate_tokens, load_profiles, load_targets
 from .models import DeliveryStatus, Notification
 
@@ -46,6 +48,8 @@ class NotificationInfo:
     body: str
     context: dict
     template: object | None
+    rules: gate.Rules
+    unsubscribable: bool  # emails carry a one-click unsubscribe link (not for transactional categories)
     first_send_marked: bool = False  # the stage timestamp needs one Redis call per process, not per batch
     _texts: dict = field(default_factory=dict)
     _contents: dict = field(default_factory=dict)
@@ -59,12 +63,17 @@ class NotificationInfo:
         """The same content for every recipient (raises RenderError if it cannot be built)."""
         if channel not in self._contents:
             try:
-                self._contents[channel] = rendering.render(self.texts(channel), self.context)
+                self._contents[channel] = self.finish(channel, rendering.render(self.texts(channel), self.context))
             except rendering.RenderError as exc:
                 self._contents[channel] = exc
         content = self._contents[channel]
         if isinstance(content, rendering.RenderError):
             raise content
+        return content
+
+    def finish(self, channel: str, content: Content) -> Content:
+        if channel == "email" and self.unsubscribable:
+            return replace(content, unsubscribe_url=partial(links.unsubscribe_url, category=self.category))
         return content
 
 
@@ -85,8 +94,13 @@ def notification_info(notification_id: int) -> NotificationInfo | None:
     notification = Notification.objects.select_related("category", "template").filter(pk=notification_id).first()
     if notification is None:
         return None
-    return NotificationInfo(notification.pk, notification.category.max_attempts, notification.category.slug,
-                            notification.title, notification.body, notification.context or {}, notification.template)
+    category = notification.category
+    expires_at = notification.expires_at or notification.created_at + timedelta(seconds=category.ttl_seconds)
+    rules = gate.Rules(notification.pk, category.slug, urgent=category.is_transactional or category.priority == "high",
+                       daily_cap=category.daily_cap, expires_at=expires_at.timestamp())
+    return NotificationInfo(notification.pk, category.max_attempts, category.slug, notification.title,
+                            notification.body, notification.context or {}, notification.template, rules,
+                            unsubscribable=not category.is_transactional)
 
 
 def backoff(attempt: int, retry_after: float | None) -> float:
@@ -96,8 +110,10 @@ def backoff(attempt: int, retry_after: float | None) -> float:
 
 
 def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids: list[int], attempt: int = 1,
-               resume: bool = False, replay: bool = False) -> BatchReport:
-    """Send one batch and record it. `replay` (a dead-letter replay) may overwrite dead-lettered rows."""
+               resume: bool = False, replay: bool = False, priority: str = "normal",
+               deferred: str = "") -> BatchReport:
+    """Send one batch and record it. `replay` (a dead-letter replay) may overwrite dead-lettered rows;
+    `deferred` says why an earlier pass held this batch back (frequency cap, quiet hours)."""
     info = notification_info(notification_id)
     if info is None:
         log.warning("batch %s names unknown notification %s; skipped", batch_id, notification_id)
@@ -109,7 +125,8 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
     if state == "busy":
         raise BatchBusy(batch_key)
     try:
-        report = _send_claimed(info, channel, recipient_ids, attempt, resume or state == "resume", replay)
+        ref = gate.BatchRef(batch_id, priority, attempt, deferred)
+        report = _send_claimed(info, channel, ref, recipient_ids, resume or state == "resume", replay)
     except BaseException:
         claims.release(batch_key)
         raise
@@ -117,13 +134,16 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
     return report
 
 
-def _send_claimed(info: NotificationInfo, channel: str, recipient_ids: list[int], attempt: int,
+def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, recipient_ids: list[int],
                   resume: bool, replay: bool) -> BatchReport:
+    attempt = ref.attempt
     if resume or replay:
         done = records.already_recorded(info.id, channel, recipient_ids, except_dead_lettered=replay)
         recipient_ids = [r for r in recipient_ids if r not in done]
     outcomes = records.Outcomes()
     report = BatchReport()
+    if recipient_ids and not replay:
+        recipient_ids = gate.admit(info.rules, channel, ref, recipient_ids, outcomes)
     targets = load_targets(channel, recipient_ids) if recipient_ids else []
     with_contact = {t.recipient_id for t in targets}
     for recipient_id in recipient_ids:
@@ -162,7 +182,8 @@ def _with_content(info: NotificationInfo, channel: str, targets: list[Target],
     contents: dict[int, Content | rendering.RenderError] = {}
     for recipient_id, profile in profiles.items():
         try:
-            contents[recipient_id] = rendering.render(info.texts(channel), info.context, profile)
+            contents[recipient_id] = info.finish(channel,
+                                                 rendering.render(info.texts(channel), info.context, profile))
         except rendering.RenderError as exc:
             contents[recipient_id] = exc
             outcomes.add(recipient_id, DeliveryStatus.FAILED, str(exc))

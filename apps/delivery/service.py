@@ -36,7 +36,7 @@ def notify(
 def submit(request: NotificationRequest, source: str, publish: bool = True) -> Notification:
     notification, created = record(request, source)
     if publish and (created or notification.status == NotificationStatus.ACCEPTED):
-        publish_notification_event(notification.pk)
+        publish_notification_event(notification.pk, notification.category.priority)
     return notification
 
 

@@ -25,7 +25,7 @@ from .sender import BatchBusy, RateLimited, notification_info, send_batch
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="delivery.dispatch", acks_late=True, queue=queues.DISPATCH)
+@shared_task(name="delivery.dispatch", acks_late=True)
 def dispatch_notification(notification_id: int) -> None:
     """Stream the audience and publish recipient batches to notify.<channel>.<priority>."""
     notification = Notification.objects.select_related("category").filter(pk=notification_id).first()
@@ -48,8 +48,8 @@ def dispatch_notification(notification_id: int) -> None:
         sequence = 0
         for chunk in stream_audience(notification, channel):
             targeted += chunk.size
-            _record_skipped(notification_id, channel, category, chunk.inactive, "inactive")
-            _record_skipped(notification_id, channel, category, chunk.opted_out, "opted_out")
+            _record_skipped(notification_id, channel, category, priority, chunk.inactive, "inactive")
+            _record_skipped(notification_id, channel, category, priority, chunk.opted_out, "opted_out")
             for start in range(0, len(chunk.sendable), batch_size):
                 ids = chunk.sendable[start:start + batch_size]
                 message = {"n": notification_id, "c": channel, "p": priority, "b": f"{channel}:{generation}:{sequence}",
@@ -63,10 +63,11 @@ def dispatch_notification(notification_id: int) -> None:
     Notification.objects.filter(pk=notification_id).update(
         status=NotificationStatus.DISPATCHED, targeted=targeted, dispatched_at=timezone.now())
     progress.client().hset(progress.progress_key(notification_id), "targeted", targeted)
-    _add_progress(notification_id)  # every batch may already have finished
+    _add_progress(notification_id, priority)  # every batch may already have finished
 
 
-def _record_skipped(notification_id: int, channel: str, category: str, recipient_ids: list[int], reason: str) -> None:
+def _record_skipped(notification_id: int, channel: str, category: str, priority: str, recipient_ids: list[int],
+                    reason: str) -> None:
     if not recipient_ids:
         return
     outcomes = records.Outcomes()
@@ -74,20 +75,21 @@ def _record_skipped(notification_id: int, channel: str, category: str, recipient
         outcomes.add(recipient_id, DeliveryStatus.SKIPPED, reason)
     counts = records.write(notification_id, channel, outcomes)
     metrics.count(channel, category, "none", "skipped", counts.get("skipped", 0))
-    _add_progress(notification_id, **counts)
+    _add_progress(notification_id, priority, **counts)
 
 
-def _add_progress(notification_id: int, **counts: int) -> None:
+def _add_progress(notification_id: int, priority: str, **counts: int) -> None:
     if progress.add(notification_id, **counts):
-        finalize_notification.apply_async(args=[notification_id], queue=queues.DISPATCH)
+        finalize_notification.apply_async(args=[notification_id], queue=queues.dispatch_queue(priority))
 
 
 @shared_task(name="delivery.send_chunk", bind=True, acks_late=True, max_retries=None)
 def send_chunk(self, notification_id: int, channel: str, batch_id: str, recipient_ids: list[int], attempt: int = 1,
-               resume: bool = False, priority: str = "normal", replay: bool = False) -> dict:
+               resume: bool = False, priority: str = "normal", replay: bool = False, deferred: str = "") -> dict:
     try:
         with log_context(notification_id, batch_id):
-            report = send_batch(notification_id, channel, batch_id, recipient_ids, attempt, resume, replay)
+            report = send_batch(notification_id, channel, batch_id, recipient_ids, attempt, resume, replay, priority,
+                                deferred)
     except BatchBusy:
         raise self.retry(countdown=10) from None
     except RateLimited as exc:
@@ -101,7 +103,7 @@ def send_chunk(self, notification_id: int, channel: str, batch_id: str, recipien
         schedule_retry({"n": notification_id, "c": channel, "p": priority, "b": f"{batch_id}/r{attempt}",
                         "r": report.retry_ids, "a": attempt + 1}, report.retry_delay)
     if report.completed:
-        finalize_notification.apply_async(args=[notification_id], queue=queues.DISPATCH)
+        finalize_notification.apply_async(args=[notification_id], queue=queues.dispatch_queue(priority))
     return report.counts
 
 
@@ -112,7 +114,7 @@ def schedule_retry(batch: dict, delay: float) -> None:
     not-before header, and the retry bridge hands it back when it is due.
     """
     if delay <= settings.RETRY_HOLD_SECONDS:
-        send_retry(batch, delay)
+        enqueue_batch(batch, delay, queues.retry_queue(batch["p"]))
         return
     not_before_ms = int((time.time() + delay) * 1000)
     producer = events.producer()
@@ -121,16 +123,18 @@ def schedule_retry(batch: dict, delay: float) -> None:
     producer.flush(10)
 
 
-def send_retry(batch: dict, delay: float, producer=None) -> None:  # noqa: ANN001
+def enqueue_batch(batch: dict, delay: float, queue: str, producer=None) -> None:  # noqa: ANN001
+    """A batch message ({"n", "c", "p", "b", "r"} and optional attempt, resume, replay, deferred) as a send task."""
     send_chunk.apply_async(
         kwargs={"notification_id": batch["n"], "channel": batch["c"], "batch_id": batch["b"],
-                "recipient_ids": batch["r"], "attempt": batch["a"], "priority": batch["p"],
-                "replay": batch.get("replay", False)},
-        countdown=max(delay, 0.0), queue=queues.RETRY, producer=producer,
+                "recipient_ids": batch["r"], "attempt": batch.get("a", 1), "priority": batch["p"],
+                "resume": batch.get("resume", False), "replay": batch.get("replay", False),
+                "deferred": batch.get("d", "")},
+        countdown=max(delay, 0.0), queue=queue, producer=producer,
     )
 
 
-@shared_task(name="delivery.finalize", acks_late=True, queue=queues.DISPATCH)
+@shared_task(name="delivery.finalize", acks_late=True)
 def finalize_notification(notification_id: int) -> None:
     """Recount from PostgreSQL (the record) and close the notification."""
     counts = records.count_by_status(notification_id)

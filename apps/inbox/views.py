@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from functools import wraps
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
@@ -17,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from apps.audience.models import Recipient
-from apps.audience.tokens import InvalidToken, recipient_from_request
+from apps.audience.tokens import as_recipient
 from apps.delivery.views import error
 
 from .models import InboxMessage
@@ -27,16 +26,6 @@ PAGE_SIZE = 50
 KEEP_ALIVE_SECONDS = 15.0
 
 
-def as_recipient(view):  # noqa: ANN001, ANN201
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):  # noqa: ANN202
-        try:
-            recipient = recipient_from_request(request)
-        except InvalidToken as exc:
-            return error(401, str(exc))
-        return view(request, recipient, *args, **kwargs)
-
-    return wrapper
 
 
 @require_http_methods(["GET"])

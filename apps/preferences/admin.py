@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Category, Preference
+from .models import Category, Preference, QuietHours
 
 
 @admin.register(Category)
@@ -17,4 +17,12 @@ class PreferenceAdmin(admin.ModelAdmin):
     search_fields = ("recipient__external_id__exact",)
     raw_id_fields = ("recipient",)
     list_select_related = ("category",)
+    show_full_result_count = False
+
+
+@admin.register(QuietHours)
+class QuietHoursAdmin(admin.ModelAdmin):
+    list_display = ("recipient_id", "start", "end")
+    search_fields = ("recipient__external_id__exact",)
+    raw_id_fields = ("recipient",)
     show_full_result_count = False

@@ -4,7 +4,7 @@ from .models import Category, CategoryKind, Priority
 
 DEFAULT_CATEGORIES = [
     dict(slug="security", name="Security and OTP codes", kind=CategoryKind.TRANSACTIONAL, priority=Priority.HIGH,
-         default_enabled=True, daily_cap=None, max_attempts=8, ttl_seconds=600),
+         default_enabled=True, daily_cap=None, max_attempts=8, ttl_seconds=600, required_channels=["email", "sms"]),
     dict(slug="goal-alerts", name="Goal alerts", kind=CategoryKind.ALERTS, priority=Priority.NORMAL,
          default_enabled=True, daily_cap=None, max_attempts=5, ttl_seconds=900),
     dict(slug="promotions", name="Promotions", kind=CategoryKind.PROMOTIONAL, priority=Priority.LOW,

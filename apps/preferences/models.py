@@ -1,3 +1,4 @@
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.db import models
 
@@ -37,13 +38,26 @@ class Category(models.Model):
     )
     max_attempts = models.PositiveSmallIntegerField(default=5, help_text="Provider attempts before dead-lettering.")
     ttl_seconds = models.PositiveIntegerField(default=86400, help_text="How long a notification may wait (deferral).")
+    required_channels = ArrayField(
+        models.CharField(max_length=16, choices=Channel.choices), default=list, blank=True,
+        help_text="Transactional only: channels a user cannot turn off (e.g. email for security codes).",
+    )
 
     class Meta:
         verbose_name_plural = "categories"
 
+    @property
+    def is_transactional(self) -> bool:
+        return self.kind == CategoryKind.TRANSACTIONAL
+
+    def can_turn_off(self, channel: str) -> bool:
+        return not (self.is_transactional and channel in self.required_channels)
+
     def clean(self) -> None:
-        if self.kind == CategoryKind.TRANSACTIONAL and not self.default_enabled:
+        if self.is_transactional and not self.default_enabled:
             raise ValidationError({"default_enabled": "Transactional categories are always on by default."})
+        if self.required_channels and not self.is_transactional:
+            raise ValidationError({"required_channels": "Only transactional categories can require a channel."})
         if self.max_attempts < 1:
             raise ValidationError({"max_attempts": "At least one attempt."})
 
@@ -68,3 +82,25 @@ class Preference(models.Model):
     def __str__(self) -> str:
         state = "on" if self.enabled else "off"
         return f"{self.recipient_id} {self.category_id}/{self.channel}: {state}"
+
+
+class QuietHours(models.Model):
+    """A user's daily quiet window in their own timezone (Recipient.timezone; empty means UTC).
+
+    Non-transactional notifications that fall inside it are deferred until it ends. A window may
+    cross midnight (22:00-07:00).
+    """
+
+    recipient = models.OneToOneField(Recipient, on_delete=models.CASCADE, related_name="quiet_hours")
+    start = models.TimeField()
+    end = models.TimeField()
+
+    class Meta:
+        verbose_name_plural = "quiet hours"
+
+    def clean(self) -> None:
+        if self.start == self.end:
+            raise ValidationError({"end": "The window must not be empty: start and end differ."})
+
+    def __str__(self) -> str:
+        return f"{self.recipient_id} quiet {self.start:%H:%M}-{self.end:%H:%M}"

@@ -90,10 +90,12 @@ class EventProducer:
         if err is not None:
             self._errors.append(f"{msg.topic()}: {err.str()}")
 
-    def produce(self, topic: str, value: bytes, key: bytes | None = None, headers: dict | None = None) -> None:
+    def produce(self, topic: str, value: bytes, key: bytes | None = None, headers: dict | None = None,
+                partition: int | None = None) -> None:
+        where = {} if partition is None else {"partition": partition}
         while True:
             try:
-                self._producer.produce(topic, value, key=key, headers=headers, on_delivery=self._on_delivery)
+                self._producer.produce(topic, value, key=key, headers=headers, on_delivery=self._on_delivery, **where)
                 break
             except BufferError:
                 self._producer.poll(0.05)
@@ -118,6 +120,7 @@ class ConsumerOptions:
     retry_backoff: float = 1.0
     hold_seconds: float = 5.0  # with due_at: hand on messages due within this long
     grace_seconds: float = 120.0  # give up (DependencyGone) after failing this long without a break
+    now: Callable[[], float] = time.time  # the clock due times are read against
 
 
 def make_consumer(group_id: str, **extra) -> Consumer:
@@ -157,14 +160,14 @@ def run_consumer(
     try:
         while not should_stop():
             if paused:
-                _resume_due(consumer, paused)
+                _resume_due(consumer, paused, options.now())
             messages = consumer.consume(options.batch_size, options.poll_timeout)
             health.check()
             messages = [m for m in messages if not _is_error(m)]
             if not messages:
                 continue
             health.ok()
-            due, postponed = _split_due(messages, due_at, options.hold_seconds)
+            due, postponed = _split_due(messages, due_at, options.hold_seconds, options.now())
             try:
                 if due:
                     handle(due)
@@ -230,11 +233,11 @@ class _BrokerHealth:
 
 
 def _split_due(messages: list[Message], due_at: Callable[[Message], float] | None, hold_seconds: float,
-               ) -> tuple[list[Message], dict[tuple[str, int], tuple[int, float]]]:
+               now: float) -> tuple[list[Message], dict[tuple[str, int], tuple[int, float]]]:
     """The messages to hand on now, and per partition the first one that must wait (offset, due time)."""
     if due_at is None:
         return messages, {}
-    horizon = time.time() + hold_seconds
+    horizon = now + hold_seconds
     due: list[Message] = []
     postponed: dict[tuple[str, int], tuple[int, float]] = {}
     for message in messages:
@@ -249,8 +252,7 @@ def _split_due(messages: list[Message], due_at: Callable[[Message], float] | Non
     return due, postponed
 
 
-def _resume_due(consumer: Consumer, paused: dict[tuple[str, int], float]) -> None:
-    now = time.time()
+def _resume_due(consumer: Consumer, paused: dict[tuple[str, int], float], now: float) -> None:
     for position, at in list(paused.items()):
         if at <= now:
             del paused[position]

@@ -29,12 +29,26 @@ def channel_topic(channel: str, priority: str) -> str:
     return topic_name(f"notify.{channel}.{priority}")
 
 
+DEFERRAL_PERIOD_SECONDS = 2 * 86400
+
+
+def deferred_partition(due: float) -> int:
+    """The notify.deferred partition for a message due at `due` (epoch seconds).
+
+    Partitions are time slots of 48 h / partitions. Every deferral is under 24 h, so within one
+    partition later messages are never due earlier than those before them, beyond one slot's width:
+    a paused partition does not hold back a message due sooner than its head.
+    """
+    partitions = settings.KAFKA_DEFERRED_PARTITIONS
+    return int(due // (DEFERRAL_PERIOD_SECONDS / partitions)) % partitions
+
+
 def all_topics() -> list[TopicSpec]:
     partitions = settings.KAFKA_PARTITIONS
     specs = [
         TopicSpec(topic_name(EVENTS), settings.KAFKA_EVENTS_PARTITIONS),
         TopicSpec(topic_name(RETRY), partitions),
-        TopicSpec(topic_name(DEFERRED), partitions),
+        TopicSpec(topic_name(DEFERRED), settings.KAFKA_DEFERRED_PARTITIONS),
         TopicSpec(topic_name(DLQ), 1),
     ]
     specs += [TopicSpec(channel_topic(c, p), partitions) for c in Channel.values for p in Priority.values]
@@ -44,7 +58,8 @@ def all_topics() -> list[TopicSpec]:
 def bridge_groups() -> dict[str, list[str]]:
     """The bridges' consumer groups and the topics each consumes (run_bridge --role ...)."""
     prefix = settings.KAFKA_TOPIC_PREFIX
-    groups = {f"{prefix}bridge.events": [topic_name(EVENTS)], f"{prefix}bridge.retry": [topic_name(RETRY)]}
+    groups = {f"{prefix}bridge.events": [topic_name(EVENTS)], f"{prefix}bridge.retry": [topic_name(RETRY)],
+              f"{prefix}bridge.deferred": [topic_name(DEFERRED)]}
     for priority in Priority.values:
         groups[f"{prefix}bridge.send.{priority}"] = [channel_topic(c, priority) for c in Channel.values]
     return groups

@@ -1,10 +1,12 @@
 import logging
 import os
 import signal
+import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.delivery.bridge import handle_batches, handle_events, handle_retries, retry_due_at
+from apps.delivery import clock
+from apps.delivery.bridge import handle_batches, handle_deferred, handle_events, handle_retries, retry_due_at
 from apps.preferences.models import Channel, Priority
 from apps.streaming.client import (
     BrokerUnavailable,
@@ -14,18 +16,19 @@ from apps.streaming.client import (
     ensure_topics,
     run_consumer,
 )
-from apps.streaming.topics import EVENTS, RETRY, channel_topic, topic_name
+from apps.streaming.topics import DEFERRED, EVENTS, RETRY, channel_topic, topic_name
 
 log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
     help = ("Run the Kafka-to-Celery bridge. --role events consumes notify.events; --role send consumes the "
-            "recipient-batch topics of one priority; --role retry hands notify.retry batches back when due. "
+            "recipient-batch topics of one priority; --role retry hands notify.retry batches back when due; "
+            "--role deferred hands notify.deferred batches back when their window (cap, quiet hours) opens. "
             "Run several side by side: they split the partitions.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--role", choices=["events", "send", "retry"], required=True)
+        parser.add_argument("--role", choices=["events", "send", "retry", "deferred"], required=True)
         parser.add_argument("--priority", choices=Priority.values, default="normal")
         parser.add_argument("--channels", default=",".join(Channel.values), help="comma-separated, for --role send")
         parser.add_argument("--batch", type=int, default=50, help="messages handed off per commit")
@@ -41,11 +44,14 @@ class Command(BaseCommand):
         from django.conf import settings
 
         grace = grace_seconds if grace_seconds is not None else settings.DEPENDENCY_GRACE_SECONDS
-        due_at = None
+        due_at, hold, now = None, settings.RETRY_HOLD_SECONDS, time.time
         if role == "events":
             group, topics, handler = "bridge.events", [topic_name(EVENTS)], handle_events
         elif role == "retry":
             group, topics, handler, due_at = "bridge.retry", [topic_name(RETRY)], handle_retries, retry_due_at
+        elif role == "deferred":
+            group, topics, handler, due_at = "bridge.deferred", [topic_name(DEFERRED)], handle_deferred, retry_due_at
+            hold, now = settings.DEFERRED_HOLD_SECONDS, clock.now
         else:
             wanted = [c.strip() for c in channels.split(",") if c.strip()]
             unknown = sorted(set(wanted) - set(Channel.values))
@@ -60,7 +66,7 @@ class Command(BaseCommand):
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         options_ = ConsumerOptions(group_id=f"{settings.KAFKA_TOPIC_PREFIX}{group}", topics=topics, batch_size=batch,
-                                   hold_seconds=settings.RETRY_HOLD_SECONDS, grace_seconds=grace)
+                                   hold_seconds=hold, grace_seconds=grace, now=now)
         self.stdout.write(f"bridge {group} consuming {len(topics)} topic(s)")
         try:
             run_consumer(options_, handler, should_stop=lambda: bool(stopping), due_at=due_at)

@@ -1,0 +1,99 @@
+"""End-user preferences: a JSON API (recipient token), a signed preference page, and one-click unsubscribe.
+
+GET/PATCH /api/me/preferences      authenticated as the user (apps.audience.tokens)
+GET/POST  /preferences/<signed>    the page linked from messages
+GET/POST  /unsubscribe/<signed>    RFC 8058: mail clients POST "List-Unsubscribe=One-Click" here
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from apps.audience.models import Recipient
+from apps.audience.tokens import as_recipient
+
+from . import links, service
+from .models import Category, Channel
+
+
+@csrf_exempt
+@require_http_methods(["GET", "PATCH"])
+@as_recipient
+def my_preferences(request: HttpRequest, recipient: Recipient) -> JsonResponse:
+    if request.method == "PATCH":
+        if request.content_type != "application/json":
+            return JsonResponse({"error": "send Content-Type: application/json"}, status=415)
+        try:
+            data = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError):
+            return JsonResponse({"error": "body is not valid JSON", "field": "body"}, status=400)
+        try:
+            service.update(recipient, data)
+        except service.PreferenceError as exc:
+            return JsonResponse({"error": exc.message, "field": exc.field}, status=400)
+        recipient.refresh_from_db()
+    return JsonResponse(service.state(recipient))
+
+
+def _link_error(request: HttpRequest, exc: links.LinkError) -> HttpResponse:
+    return render(request, "preferences/link_error.html", {"message": str(exc)}, status=exc.status)
+
+
+def _recipient(recipient_id: int) -> Recipient:
+    recipient = Recipient.objects.filter(pk=recipient_id).first()
+    if recipient is None:
+        raise links.LinkError("This link is for an account that no longer exists.", 404)
+    return recipient
+
+
+@require_http_methods(["GET", "POST"])
+def preference_page(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        recipient = _recipient(links.read_preference_token(token))
+    except links.LinkError as exc:
+        return _link_error(request, exc)
+    error, saved = None, False
+    if request.method == "POST":
+        try:
+            service.update(recipient, _form_to_update(request.POST))
+            saved = True
+            recipient.refresh_from_db()
+        except service.PreferenceError as exc:
+            error = exc
+    status = 400 if error else 200
+    return render(request, "preferences/page.html",
+                  {"state": service.state(recipient), "channels": Channel.choices, "error": error, "saved": saved},
+                  status=status)
+
+
+def _form_to_update(form) -> dict:  # noqa: ANN001
+    checked = set(form.getlist("on"))
+    choices = {c.slug: {ch: f"{c.slug}:{ch}" in checked for ch in Channel.values if c.can_turn_off(ch)}
+               for c in Category.objects.all()}
+    update: dict = {"preferences": choices, "timezone": form.get("timezone", "").strip() or "UTC"}
+    start, end = form.get("quiet_start", "").strip(), form.get("quiet_end", "").strip()
+    update["quiet_hours"] = {"start": start, "end": end} if start or end else None
+    return update
+
+
+@csrf_exempt  # RFC 8058: the mail client posts without a session or form token; the link is the credential
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        recipient_id, slug = links.read_unsubscribe_token(token)
+        recipient = _recipient(recipient_id)
+        category = Category.objects.filter(slug=slug).first()
+        if category is None:
+            raise links.LinkError("This link is for a kind of message that no longer exists.", 404)
+    except links.LinkError as exc:
+        return _link_error(request, exc)
+    if request.method == "GET":  # a link scanner must not unsubscribe anyone: confirm with a POST
+        return render(request, "preferences/unsubscribe.html", {"category": category, "done": False})
+    service.unsubscribe(recipient, category)
+    return render(request, "preferences/unsubscribe.html",
+                  {"category": category, "done": True, "preferences_url": links.preference_page_url(recipient.pk)})
