@@ -40,8 +40,8 @@ class TokenCounter:
             self.duplicates += 1
 
     def _bump(self, token: str) -> int:
-        if token.startswith("fake:"):
-            device_id = int(token[5:token.index(":", 5)])
+        device_id = _seeded_device_id(token)
+        if device_id is not None:
             if device_id >= len(self.counts):
                 self.counts.extend(bytes(max(device_id + 1 - len(self.counts), 1 << 20)))
             count = min(self.counts[device_id] + 1, 255)
@@ -53,6 +53,13 @@ class TokenCounter:
 
     def stats(self) -> dict:
         return {"received": self.received, "unique": self.unique, "duplicates": self.duplicates}
+
+
+def _seeded_device_id(token: str) -> int | None:
+    """Seeded tokens are fake:<10-digit id>:<hash>; they are counted in a byte array, others in a dict."""
+    head, _, rest = token.partition(":")
+    digits = rest.partition(":")[0]
+    return int(digits) if head == "fake" and digits.isdigit() else None
 
 
 @dataclass
