@@ -84,6 +84,11 @@ KAFKA_PARTITIONS = env_int("KAFKA_PARTITIONS", 50, 1)
 KAFKA_EVENTS_PARTITIONS = env_int("KAFKA_EVENTS_PARTITIONS", 8, 1)
 KAFKA_SESSION_TIMEOUT_MS = env_int("KAFKA_SESSION_TIMEOUT_MS", 6000, 1000)
 KAFKA_HEARTBEAT_INTERVAL_MS = env_int("KAFKA_HEARTBEAT_INTERVAL_MS", 1000, 100)
+# The events bridge, which every notification crosses, polls with short fetch waits; the others with long.
+KAFKA_URGENT_FETCH_WAIT_MS = env_int("KAFKA_URGENT_FETCH_WAIT_MS", 10, 1)
+KAFKA_BULK_FETCH_WAIT_MS = env_int("KAFKA_BULK_FETCH_WAIT_MS", 500, 1)
+# High-priority topics carry single-user messages: few partitions keep their short-wait fetches cheap.
+KAFKA_HIGH_PARTITIONS = env_int("KAFKA_HIGH_PARTITIONS", 8, 1)
 
 # Fan-out sizes.
 DISPATCH_BATCH_SIZE = env_int("NOTIFY_DISPATCH_BATCH_SIZE", 5000, 1)

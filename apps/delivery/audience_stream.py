@@ -39,6 +39,7 @@ class AudienceChunk:
     sendable: list[int]
     inactive: list[int]
     opted_out: list[int]
+    last: bool = False
 
     @property
     def size(self) -> int:
@@ -59,9 +60,11 @@ def stream_audience(notification: Notification, channel: str, chunk_size: int = 
                 return
             cursor.execute(_EXCEPTIONS, params | {"low": ids[0], "high": ids[-1]})
             exceptions = dict(cursor.fetchall())
-        yield _split(ids, exceptions, default_enabled)
+        chunk = _split(ids, exceptions, default_enabled)
+        chunk.last = len(ids) < chunk_size
+        yield chunk
         after = ids[-1]
-        if len(ids) < chunk_size:
+        if chunk.last:
             return
 
 

@@ -95,7 +95,7 @@ class Stack:
         self.spawn(name, [*prefix, sys.executable, "manage.py", "run_bridge", "--role", role, "--priority", priority])
 
     def start_pipeline(self, send_workers: int = 1, send_concurrency: int = 8, send_bridges: int = 1,
-                       priorities: tuple[str, ...] = ("normal",), high_concurrency: int = 2,
+                       priorities: tuple[str, ...] = ("normal",), high_concurrency: int = 4,
                        nice_bulk: int = 0) -> None:
         """Each priority gets its own send bridge(s) and worker(s); high also dispatches on its own worker.
 

@@ -51,7 +51,8 @@ def all_topics() -> list[TopicSpec]:
         TopicSpec(topic_name(DEFERRED), settings.KAFKA_DEFERRED_PARTITIONS),
         TopicSpec(topic_name(DLQ), 1),
     ]
-    specs += [TopicSpec(channel_topic(c, p), partitions) for c in Channel.values for p in Priority.values]
+    specs += [TopicSpec(channel_topic(c, p), settings.KAFKA_HIGH_PARTITIONS if p == Priority.HIGH else partitions)
+              for c in Channel.values for p in Priority.values]
     return specs
 
 

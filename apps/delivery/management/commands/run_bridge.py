@@ -59,6 +59,9 @@ class Command(BaseCommand):
                 raise CommandError(f"unknown channel(s): {', '.join(unknown)}")
             group, topics, handler = f"bridge.send.{priority}", [channel_topic(c, priority) for c in wanted], \
                 handle_batches
+        # Every notification's event crosses the events bridge, so it polls briskly. A one-batch audience
+        # (an OTP) goes from the dispatcher straight to Celery, so the send bridges only carry bulk.
+        fetch_wait = settings.KAFKA_URGENT_FETCH_WAIT_MS if role == "events" else settings.KAFKA_BULK_FETCH_WAIT_MS
         if os.environ.get("METRICS_PORT"):
             from apps.monitoring.metrics import serve_metrics
 
@@ -66,7 +69,7 @@ class Command(BaseCommand):
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         options_ = ConsumerOptions(group_id=f"{settings.KAFKA_TOPIC_PREFIX}{group}", topics=topics, batch_size=batch,
-                                   hold_seconds=hold, grace_seconds=grace, now=now)
+                                   hold_seconds=hold, grace_seconds=grace, now=now, fetch_wait_ms=fetch_wait)
         self.stdout.write(f"bridge {group} consuming {len(topics)} topic(s)")
         try:
             run_consumer(options_, handler, should_stop=lambda: bool(stopping), due_at=due_at)
