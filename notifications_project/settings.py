@@ -90,6 +90,9 @@ KAFKA_BULK_FETCH_WAIT_MS = env_int("KAFKA_BULK_FETCH_WAIT_MS", 500, 1)
 # High-priority topics carry single-user messages: few partitions keep their short-wait fetches cheap.
 KAFKA_HIGH_PARTITIONS = env_int("KAFKA_HIGH_PARTITIONS", 8, 1)
 
+# Bulk workers sharing a host with PostgreSQL may lower their backends' CPU priority (apps/delivery/db_priority.py).
+DB_NICE = env_int("NOTIFY_DB_NICE", 0, 0)
+
 # Fan-out sizes.
 DISPATCH_BATCH_SIZE = env_int("NOTIFY_DISPATCH_BATCH_SIZE", 5000, 1)
 SEND_CHUNK_SIZE = env_int("NOTIFY_SEND_CHUNK_SIZE", 500, 1)

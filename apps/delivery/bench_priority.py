@@ -51,7 +51,8 @@ def run(options: PriorityBenchOptions) -> dict:
         "daily_cap": None, "max_attempts": 3, "ttl_seconds": 3600})
     if Follow.objects.filter(topic__slug=topic).count() < options.users:
         seed_audience(options.users, topic)
-    otp_users = _otp_recipients(5000)
+    # One OTP user each, so the provider's duplicate count means what it says.
+    otp_users = _otp_recipients(options.baseline_otps + int(options.otp_rate * options.timeout))
     stack = Stack()
     try:
         stack.start_broker()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -87,8 +88,29 @@ def admit(rules: Rules, channel: str, ref: BatchRef, recipient_ids: list[int],
     return recipient_ids
 
 
+_any_quiet_hours = (0.0, True)  # (checked at, any exist): one EXISTS per process every few seconds
+QUIET_HOURS_RECHECK_SECONDS = 5.0
+
+
+def _anyone_has_quiet_hours() -> bool:
+    """Until some user sets quiet hours, a blast skips the per-batch lookup (its planning alone is ~1 ms).
+
+    A user's first quiet hours take effect within QUIET_HOURS_RECHECK_SECONDS.
+    """
+    global _any_quiet_hours
+    checked_at, exist = _any_quiet_hours
+    if time.monotonic() - checked_at > QUIET_HOURS_RECHECK_SECONDS:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT EXISTS (SELECT 1 FROM preferences_quiethours)")
+            exist = cursor.fetchone()[0]
+        _any_quiet_hours = (time.monotonic(), exist)
+    return exist
+
+
 def _quiet_until(recipient_ids: list[int], now: float) -> dict[int, float]:
     """Recipients inside their quiet hours now, and when those end (epoch seconds)."""
+    if not _anyone_has_quiet_hours():
+        return {}
     with connection.cursor() as cursor:
         cursor.execute(_QUIET_WINDOWS, [int_array(recipient_ids)])
         rows = cursor.fetchall()

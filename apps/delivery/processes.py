@@ -55,9 +55,12 @@ class Stack:
             if getattr(settings, name):
                 self.env[name] = getattr(settings, name)
 
-    def spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+    def spawn(self, name: str, argv: list[str], nice: int = 0) -> subprocess.Popen:
+        """`nice`: a lower CPU priority for the process and its database backends (bulk work on a shared host)."""
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115
-        process = subprocess.Popen(argv, cwd=BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        env = {**self.env, "NOTIFY_DB_NICE": str(nice)} if nice else self.env
+        argv = ["nice", "-n", str(nice), *argv] if nice else argv
+        process = subprocess.Popen(argv, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
         self.processes[name] = process
         return process
@@ -82,20 +85,19 @@ class Stack:
         settings.FAKE_PROVIDER_URL = url
         return url
 
-    def start_worker(self, name: str, queue_names: list[str], concurrency: int, nice: int = 0) -> None:
-        """`nice`: a lower CPU priority, for bulk work sharing a host with latency-sensitive work."""
-        prefix = ["nice", "-n", str(nice)] if nice else []
-        self.spawn(name, [*prefix, sys.executable, "-m", "celery", "-A", "notifications_project", "worker",
-                          "-n", f"{name}@%h", "-Q", ",".join(queue_names), "-c", str(concurrency), "-P", "prefork",
+    def start_worker(self, name: str, queue_names: list[str], concurrency: int, nice: int = 0,
+                     pool: str = "prefork") -> None:
+        self.spawn(name, [sys.executable, "-m", "celery", "-A", "notifications_project", "worker",
+                          "-n", f"{name}@%h", "-Q", ",".join(queue_names), "-c", str(concurrency), "-P", pool,
                           "--without-gossip", "--without-mingle", "--without-heartbeat", "-O", "fair",
-                          "-l", "warning"])
+                          "-l", "warning"], nice=nice)
 
     def start_bridge(self, name: str, role: str, priority: str = "normal", nice: int = 0) -> None:
-        prefix = ["nice", "-n", str(nice)] if nice else []
-        self.spawn(name, [*prefix, sys.executable, "manage.py", "run_bridge", "--role", role, "--priority", priority])
+        self.spawn(name, [sys.executable, "manage.py", "run_bridge", "--role", role, "--priority", priority],
+                   nice=nice)
 
     def start_pipeline(self, send_workers: int = 1, send_concurrency: int = 8, send_bridges: int = 1,
-                       priorities: tuple[str, ...] = ("normal",), high_concurrency: int = 4,
+                       priorities: tuple[str, ...] = ("normal",), high_concurrency: int = 16,
                        nice_bulk: int = 0) -> None:
         """Each priority gets its own send bridge(s) and worker(s); high also dispatches on its own worker.
 
@@ -105,8 +107,11 @@ class Stack:
         self.start_worker("worker-dispatch", [queues.DISPATCH], 2, nice=nice_bulk)
         for priority in priorities:
             if priority == "high":
+                # Threads, not prefork: under a blast, the prefork parent handing tasks to its children
+                # became the bottleneck (OTPs queued for seconds while children sat idle). These tasks
+                # mostly wait on PostgreSQL, Redis and the provider, so threads serve them well.
                 self.start_worker("worker-high", [queues.dispatch_queue("high"), queues.send_queue("high")],
-                                  high_concurrency)
+                                  high_concurrency, pool="threads")
                 continue
             send_queues = [queues.send_queue(priority)]
             if priority == "normal" or "normal" not in priorities:

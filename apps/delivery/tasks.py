@@ -8,7 +8,7 @@ import time
 
 from celery import shared_task
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.monitoring import metrics
@@ -37,7 +37,7 @@ def dispatch_notification(notification_id: int) -> None:
     # so senders drop recipients already recorded instead of trusting the batch numbering.
     generation = progress.client().incr(progress.key(f"dispatch:{notification_id}"))
     progress.mark(notification_id, "dispatch_start")
-    Notification.objects.filter(pk=notification_id).update(status=NotificationStatus.DISPATCHING)
+    _set_status(notification_id, status=NotificationStatus.DISPATCHING)
     producer = events.producer()  # one per process: a new producer per dispatch costs a broker handshake
     priority, category = notification.category.priority, notification.category.slug
     batch_size = settings.DISPATCH_BATCH_SIZE
@@ -65,10 +65,22 @@ def dispatch_notification(notification_id: int) -> None:
                 sequence += 1
     producer.flush(60)
     progress.mark(notification_id, "dispatch_end")
-    Notification.objects.filter(pk=notification_id).update(
-        status=NotificationStatus.DISPATCHED, targeted=targeted, dispatched_at=timezone.now())
+    _set_status(notification_id, status=NotificationStatus.DISPATCHED, targeted=targeted,
+                dispatched_at=timezone.now())
     progress.client().hset(progress.progress_key(notification_id), "targeted", targeted)
     _add_progress(notification_id, priority)  # every batch may already have finished
+
+
+def _set_status(notification_id: int, **fields) -> None:  # noqa: ANN003
+    """Status and counts of a notification, committed without waiting for the WAL flush.
+
+    They summarise what the delivery rows record durably and are recomputed by the next finalize;
+    not waiting keeps an OTP's status updates from queueing behind a blast's WAL writes.
+    """
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        Notification.objects.filter(pk=notification_id).update(**fields)
 
 
 def _record_skipped(notification_id: int, channel: str, category: str, priority: str, recipient_ids: list[int],
@@ -143,9 +155,6 @@ def enqueue_batch(batch: dict, delay: float, queue: str, producer=None) -> None:
 def finalize_notification(notification_id: int) -> None:
     """Recount from PostgreSQL (the record) and close the notification."""
     counts = records.count_by_status(notification_id)
-    with transaction.atomic():
-        Notification.objects.filter(pk=notification_id).update(
-            status=NotificationStatus.COMPLETED, completed_at=timezone.now(), sent=counts["sent"],
-            failed=counts["failed"] + counts["dead_lettered"], skipped=counts["skipped"],
-        )
+    _set_status(notification_id, status=NotificationStatus.COMPLETED, completed_at=timezone.now(),
+                sent=counts["sent"], failed=counts["failed"] + counts["dead_lettered"], skipped=counts["skipped"])
     progress.mark(notification_id, "completed")
