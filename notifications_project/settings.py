@@ -181,6 +181,9 @@ HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 2, 1)
 # A long-running command (bridge) exits non-zero when a dependency has been gone this long.
 DEPENDENCY_GRACE_SECONDS = env_int("NOTIFY_DEPENDENCY_GRACE_SECONDS", 120, 1)
 
+# Campaigns: launching one that reaches more users than this asks for confirmation first.
+CAMPAIGN_CONFIRM_ABOVE = env_int("NOTIFY_CAMPAIGN_CONFIRM_ABOVE", 100_000, 0)
+
 # HTTP API.
 API_MAX_BODY_BYTES = env_int("NOTIFY_API_MAX_BODY_BYTES", 256 * 1024, 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES

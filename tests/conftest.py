@@ -53,7 +53,7 @@ def stack(django_db_setup, django_db_blocker, broker):
 @pytest.fixture
 def provider(stack) -> FakeProviderControl:
     fake = FakeProviderControl(stack.env["FAKE_PROVIDER_URL"])
-    fake.reset()
+    fake.reset(latency_ms=0)
     return fake
 
 

@@ -1,13 +1,19 @@
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.db import models
 
-from apps.audience.models import Segment, Topic
+from apps.audience.models import Recipient, Segment, Topic
+from apps.audience.validators import validate_timezone
 from apps.preferences.models import Category, Channel
 
 
 class Template(models.Model):
-    """Message text per channel, in Django's template language."""
+    """Message text per channel, in Django's template language.
+
+    Templates may use `recipient.name`, `recipient.external_id`, `recipient.locale` and the
+    campaign's context; `sample_context` holds example values, used for validation and preview.
+    """
 
     name = models.CharField(max_length=200, unique=True)
     push_title = models.CharField(max_length=200, blank=True)
@@ -16,7 +22,21 @@ class Template(models.Model):
     email_text = models.TextField(blank=True)
     email_html = models.TextField(blank=True)
     sms_text = models.TextField(blank=True)
+    sample_context = models.JSONField(default=dict, blank=True, help_text='Example values, e.g. {"team": "Arsenal"}')
     updated_at = models.DateTimeField(auto_now=True)
+
+    TEXT_FIELDS = ("push_title", "push_body", "email_subject", "email_text", "email_html", "sms_text")
+
+    def clean(self) -> None:
+        from .template_checks import template_errors
+
+        if not isinstance(self.sample_context, dict):
+            raise ValidationError({"sample_context": "Must be a JSON object of name: value."})
+        errors = template_errors(self)
+        if errors:
+            raise ValidationError(errors)
+        if not any(getattr(self, name) for name in self.TEXT_FIELDS):
+            raise ValidationError("Write the text for at least one channel.")
 
     def __str__(self) -> str:
         return self.name
@@ -31,17 +51,97 @@ class CampaignStatus(models.TextChoices):
     CANCELLED = "cancelled"
 
 
+class AudienceKind(models.TextChoices):
+    ALL = "all", "All users"
+    TOPIC = "topic", "Followers of a topic"
+    SEGMENT = "segment", "A segment"
+    UPLOAD = "upload", "Uploaded list (CSV of user ids)"
+
+
+class ScheduleKind(models.TextChoices):
+    NOW = "now", "Now, when launched"
+    AT = "at", "Once, at a date and time"
+    RECURRING = "recurring", "Recurring (crontab)"
+
+
 class Campaign(models.Model):
     name = models.CharField(max_length=200)
     category = models.ForeignKey(Category, on_delete=models.PROTECT)
     template = models.ForeignKey(Template, on_delete=models.PROTECT)
     channels = ArrayField(models.CharField(max_length=16, choices=Channel.choices), default=list)
+    context = models.JSONField(default=dict, blank=True, help_text="Values for the template, e.g. {\"discount\": 20}")
+    audience_kind = models.CharField(max_length=16, choices=AudienceKind.choices, default=AudienceKind.TOPIC)
     topic = models.ForeignKey(Topic, null=True, blank=True, on_delete=models.PROTECT, help_text="Followers of.")
     segment = models.ForeignKey(Segment, null=True, blank=True, on_delete=models.PROTECT)
-    send_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    schedule_kind = models.CharField(max_length=16, choices=ScheduleKind.choices, default=ScheduleKind.NOW)
+    send_at = models.DateTimeField(null=True, blank=True, help_text="For a one-off schedule.")
+    crontab = models.CharField(max_length=100, blank=True,
+                               help_text='For a recurring one: "minute hour day-of-month month day-of-week"')
+    crontab_timezone = models.CharField(max_length=64, blank=True, default="UTC", validators=[validate_timezone])
+    periodic_task = models.OneToOneField("django_celery_beat.PeriodicTask", null=True, blank=True, editable=False,
+                                         on_delete=models.SET_NULL)
+    status = models.CharField(max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT,
+                              editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        permissions = [("launch_campaign", "Can launch, pause, resume and cancel campaigns")]
+
+    def audience(self) -> dict:
+        """The notification audience this campaign targets."""
+        if self.audience_kind == AudienceKind.TOPIC:
+            return {"topic": self.topic.slug}
+        if self.audience_kind == AudienceKind.SEGMENT:
+            return {"segment": self.segment_id}
+        if self.audience_kind == AudienceKind.UPLOAD:
+            return {"campaign": self.pk}
+        return {"all": True}
 
     def __str__(self) -> str:
         return self.name
+
+
+class CampaignMember(models.Model):
+    """One user of an uploaded audience list."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="members", db_index=False)
+    recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, db_constraint=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "recipient"], name="campaign_member_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.recipient_id} in {self.campaign_id}"
+
+
+class CampaignRun(models.Model):
+    """One occurrence of a campaign: the unique key makes each occurrence launch exactly once."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="runs")
+    occurrence = models.CharField(max_length=40, help_text='"once", or the scheduled minute of a recurring one')
+    notification = models.OneToOneField("delivery.Notification", null=True, on_delete=models.SET_NULL)
+    launched_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "occurrence"], name="campaign_run_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} @ {self.occurrence}"
+
+
+class CampaignEvent(models.Model):
+    """Audit: who did what to a campaign, and when."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="events")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=32)
+    detail = models.CharField(max_length=300, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.user or 'system'}"

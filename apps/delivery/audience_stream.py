@@ -20,6 +20,8 @@ _SOURCES = {
     "topic": "SELECT recipient_id FROM audience_follow WHERE topic_id = %(topic_id)s AND recipient_id > %(after)s"
              " ORDER BY topic_id, recipient_id LIMIT %(limit)s",
     "all": "SELECT id FROM audience_recipient WHERE id > %(after)s ORDER BY id LIMIT %(limit)s",
+    "campaign": "SELECT recipient_id FROM campaigns_campaignmember WHERE campaign_id = %(campaign_id)s"
+                " AND recipient_id > %(after)s ORDER BY campaign_id, recipient_id LIMIT %(limit)s",
     "recipients": "SELECT id FROM audience_recipient WHERE id = ANY(%(ids)s::bigint[]) AND id > %(after)s"
                   " ORDER BY id LIMIT %(limit)s",
 }
@@ -93,6 +95,8 @@ def _source_for(audience: dict) -> tuple[str, dict]:
         return _SOURCES["topic"], {"topic_id": topic.pk if topic else -1}
     if kind == "recipients":
         return _SOURCES["recipients"], {"ids": sorted(set(value))}
+    if kind == "campaign":
+        return _SOURCES["campaign"], {"campaign_id": value}
     if kind == "segment":
         from apps.audience.models import Segment
 

@@ -58,6 +58,14 @@ def render(texts: ChannelTexts, context: dict, recipient: dict | None = None) ->
                    html=_render(texts.html, values, html=True) if texts.html else "")
 
 
+def render_text(text: str, context: dict, recipient: dict | None = None, html: bool = False) -> str:
+    """One text with the context and, if given, the recipient (raises RenderError)."""
+    values = dict(context)
+    if recipient is not None:
+        values["recipient"] = {k: v for k, v in recipient.items() if v not in ("", None)}
+    return _render(text, values, html)
+
+
 def _render(text: str, values: dict, html: bool = False) -> str:
     if "{" not in text:
         return text

@@ -25,12 +25,14 @@ class NotificationRequest:
     body: str = ""
     context: dict = field(default_factory=dict)
     idempotency_key: str | None = None
+    template_id: int | None = None
 
 
 def parse_request(data: object, idempotency_key: str | None = None) -> NotificationRequest:
     if not isinstance(data, dict):
         raise RequestError("body", "must be a JSON object")
-    unknown = sorted(set(data) - {"category", "channels", "audience", "title", "body", "context", "idempotency_key"})
+    unknown = sorted(set(data) - {"category", "channels", "audience", "title", "body", "context", "idempotency_key",
+                                  "template_id"})
     if unknown:
         raise RequestError(unknown[0], "unknown field")
     slug = data.get("category")
@@ -51,7 +53,13 @@ def parse_request(data: object, idempotency_key: str | None = None) -> Notificat
         raise RequestError("title", "a string of at most 200 characters")
     if not isinstance(body, str) or len(body) > 4000:
         raise RequestError("body", "a string of at most 4000 characters")
-    if not title and not body:
+    template_id = data.get("template_id")
+    if template_id is not None:
+        from apps.campaigns.models import Template
+
+        if not isinstance(template_id, int) or not Template.objects.filter(pk=template_id).exists():
+            raise RequestError("template_id", f"unknown template {template_id!r}")
+    elif not title and not body:
         raise RequestError("body", "title or body is required")
     context = data.get("context", {})
     if not isinstance(context, dict):
@@ -59,12 +67,14 @@ def parse_request(data: object, idempotency_key: str | None = None) -> Notificat
     key = idempotency_key or data.get("idempotency_key")
     if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 200):
         raise RequestError("idempotency_key", "a string of 1..200 characters")
-    return NotificationRequest(category, list(dict.fromkeys(channels)), audience, title, body, context, key)
+    return NotificationRequest(category, list(dict.fromkeys(channels)), audience, title, body, context, key,
+                               template_id)
 
 
 def _parse_audience(audience: object) -> dict:
     if not isinstance(audience, dict) or len(audience) != 1:
-        raise RequestError("audience", 'one of {"topic": slug}, {"recipients": [ids]}, {"segment": id}, {"all": true}')
+        raise RequestError("audience", 'one of {"topic": slug}, {"recipients": [ids]}, {"segment": id}, {"all": true},'
+                                       ' {"campaign": id}')
     kind, value = next(iter(audience.items()))
     if kind == "topic":
         from apps.audience.models import Topic
@@ -83,6 +93,11 @@ def _parse_audience(audience: object) -> dict:
     elif kind == "all":
         if value is not True:
             raise RequestError("audience.all", "must be true")
+    elif kind == "campaign":  # a campaign's uploaded list
+        from apps.campaigns.models import Campaign
+
+        if not isinstance(value, int) or not Campaign.objects.filter(pk=value).exists():
+            raise RequestError("audience.campaign", f"unknown campaign {value!r}")
     else:
         raise RequestError("audience", f"unknown audience kind {kind!r}")
     return {kind: value}

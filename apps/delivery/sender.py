@@ -17,7 +17,7 @@ from apps.preferences import links
 from apps.providers.base import Content, NotConfigured, Outcome, Result, Target, TransportError, permanent
 from apps.providers.registry import transport_for
 
-from . import claims, gate, progress, ratelimit, records, rendering
+from . import claims, control, gate, progress, ratelimit, records, rendering
 from .contacts import NO_CONTACT_REASON, deactivate_tokens, load_profiles, load_targets
 from .models import DeliveryStatus, Notification
 
@@ -118,6 +118,13 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
     if info is None:
         log.warning("batch %s names unknown notification %s; skipped", batch_id, notification_id)
         return BatchReport()
+    run_state = control.state(notification_id)
+    if run_state == control.PAUSED:
+        batch = {"n": notification_id, "c": channel, "p": priority, "b": batch_id, "r": recipient_ids, "a": attempt,
+                 "resume": resume, "replay": replay, "d": deferred}
+        if control.park(notification_id, batch):
+            return BatchReport()
+        run_state = control.state(notification_id)
     batch_key = f"{notification_id}:{batch_id}"
     state = claims.claim(batch_key)
     if state == "done":
@@ -126,7 +133,9 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
         raise BatchBusy(batch_key)
     try:
         ref = gate.BatchRef(batch_id, priority, attempt, deferred)
-        report = _send_claimed(info, channel, ref, recipient_ids, resume or state == "resume", replay)
+        cancelled = run_state == control.CANCELLED
+        report = _send_claimed(info, channel, ref, recipient_ids, resume or state == "resume" or cancelled, replay,
+                               cancelled)
     except BaseException:
         claims.release(batch_key)
         raise
@@ -135,13 +144,17 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
 
 
 def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, recipient_ids: list[int],
-                  resume: bool, replay: bool) -> BatchReport:
+                  resume: bool, replay: bool, cancelled: bool = False) -> BatchReport:
     attempt = ref.attempt
     if resume or replay:
         done = records.already_recorded(info.id, channel, recipient_ids, except_dead_lettered=replay)
         recipient_ids = [r for r in recipient_ids if r not in done]
     outcomes = records.Outcomes()
     report = BatchReport()
+    if cancelled:
+        for recipient_id in recipient_ids:
+            outcomes.add(recipient_id, DeliveryStatus.SKIPPED, "cancelled")
+        recipient_ids = []
     if recipient_ids and not replay:
         recipient_ids = gate.admit(info.rules, channel, ref, recipient_ids, outcomes)
     targets = load_targets(channel, recipient_ids) if recipient_ids else []

@@ -19,6 +19,7 @@ def notify(
     context: dict | None = None,
     idempotency_key: str | None = None,
     source: str = Source.PYTHON,
+    template_id: int | None = None,
 ) -> Notification:
     """Notify an audience. The same idempotency_key always returns the same notification.
 
@@ -27,7 +28,7 @@ def notify(
     """
     request = parse_request(
         {"category": category, "audience": audience, "channels": channels, "title": title, "body": body,
-         "context": context or {}},
+         "context": context or {}, **({"template_id": template_id} if template_id else {})},
         idempotency_key=idempotency_key,
     )
     return submit(request, source)
@@ -50,7 +51,7 @@ def record(request: NotificationRequest, source: str) -> tuple[Notification, boo
             notification = Notification.objects.create(
                 idempotency_key=request.idempotency_key, category=request.category, channels=request.channels,
                 audience=request.audience, title=request.title, body=request.body, context=request.context,
-                source=source,
+                source=source, template_id=request.template_id,
             )
     except IntegrityError:  # a concurrent request with the same key won
         return Notification.objects.get(idempotency_key=request.idempotency_key), False

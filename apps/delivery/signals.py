@@ -10,6 +10,8 @@ from django.dispatch import Signal, receiver
 from .models import Source
 
 notification_requested = Signal()
+# Sent by the finalizer once every recipient of a notification has a final state (kwargs: notification_id).
+notification_completed = Signal()
 
 
 @receiver(notification_requested)

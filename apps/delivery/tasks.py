@@ -20,6 +20,7 @@ from .audience_stream import stream_audience
 from .dead_letters import dead_letter
 from .models import DeliveryStatus, Notification, NotificationStatus
 from .sender import BatchBusy, RateLimited, notification_info, send_batch
+from .signals import notification_completed
 
 log = logging.getLogger(__name__)
 
@@ -158,3 +159,4 @@ def finalize_notification(notification_id: int) -> None:
     _set_status(notification_id, status=NotificationStatus.COMPLETED, completed_at=timezone.now(),
                 sent=counts["sent"], failed=counts["failed"] + counts["dead_lettered"], skipped=counts["skipped"])
     progress.mark(notification_id, "completed")
+    notification_completed.send(sender=Notification, notification_id=notification_id)

@@ -1,0 +1,238 @@
+"""What a marketer does to a campaign: schedule, launch, pause, resume, cancel, test. Each is audited."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from celery.schedules import crontab as Crontab
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
+
+from apps.audience.models import Follow, Recipient
+
+from .models import AudienceKind, Campaign, CampaignEvent, CampaignMember, CampaignRun, CampaignStatus, ScheduleKind
+
+log = logging.getLogger(__name__)
+
+LAUNCH_TASK = "campaigns.launch"
+
+
+class CampaignError(ValueError):
+    pass
+
+
+def record_event(campaign: Campaign, user, action: str, detail: str = "") -> None:  # noqa: ANN001
+    CampaignEvent.objects.create(campaign=campaign, user=user if getattr(user, "pk", None) else None, action=action,
+                                 detail=detail[:300])
+
+
+# --- audience ---
+
+def estimate_audience(campaign: Campaign) -> int:
+    """Users targeted before preferences (an index count; the planner's estimate for all users)."""
+    kind = campaign.audience_kind
+    if kind == AudienceKind.TOPIC:
+        return Follow.objects.filter(topic_id=campaign.topic_id).count() if campaign.topic_id else 0
+    if kind == AudienceKind.SEGMENT:
+        return campaign.segment.recipients().count() if campaign.segment_id else 0
+    if kind == AudienceKind.UPLOAD:
+        return CampaignMember.objects.filter(campaign=campaign).count() if campaign.pk else 0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE relname = 'audience_recipient'")
+        estimate = cursor.fetchone()[0]
+    return estimate or Recipient.objects.filter(is_active=True).count()
+
+
+def parse_member_csv(data: bytes) -> tuple[list[int], list[tuple[int, str]]]:
+    """Recipient ids for the user ids (external ids) in a CSV's first column, and the lines rejected."""
+    text = data.decode("utf-8-sig", errors="replace")
+    wanted: dict[str, int] = {}
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        value = (row[0].strip() if row else "")
+        if value and not (number == 1 and value.lower() in ("user_id", "id", "external_id")):
+            wanted.setdefault(value, number)
+    found: dict[str, int] = {}
+    names = list(wanted)
+    for start in range(0, len(names), 10_000):
+        found.update(Recipient.objects.filter(external_id__in=names[start:start + 10_000])
+                     .values_list("external_id", "pk"))
+    rejected = sorted((line, value) for value, line in wanted.items() if value not in found)
+    return sorted(set(found.values())), rejected
+
+
+def replace_members(campaign: Campaign, recipient_ids: list[int]) -> None:
+    with transaction.atomic():
+        CampaignMember.objects.filter(campaign=campaign).delete()
+        CampaignMember.objects.bulk_create([CampaignMember(campaign=campaign, recipient_id=r) for r in recipient_ids],
+                                           batch_size=10_000)
+
+
+# --- scheduling ---
+
+def parse_crontab(expression: str, zone: str) -> Crontab:
+    fields = expression.split()
+    if len(fields) != 5:
+        raise CampaignError('a crontab has 5 fields: "minute hour day-of-month month day-of-week"')
+    try:
+        schedule = Crontab(minute=fields[0], hour=fields[1], day_of_month=fields[2], month_of_year=fields[3],
+                           day_of_week=fields[4])
+        schedule.tz = ZoneInfo(zone or "UTC")
+    except Exception as exc:  # celery raises ValueError or its own ParseException
+        raise CampaignError(f"invalid crontab {expression!r}: {exc}") from None
+    return schedule
+
+
+def schedule(campaign: Campaign, user) -> None:  # noqa: ANN001
+    """Hand the campaign to celery beat (django-celery-beat's database scheduler)."""
+    if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.PAUSED, CampaignStatus.SCHEDULED):
+        raise CampaignError(f"a {campaign.status} campaign cannot be scheduled")
+    if campaign.schedule_kind == ScheduleKind.NOW:
+        raise CampaignError("this campaign is sent when launched: use Launch")
+    options = {"task": LAUNCH_TASK, "args": json.dumps([campaign.pk]), "queue": "dispatch", "enabled": True}
+    if campaign.schedule_kind == ScheduleKind.AT:
+        if not campaign.send_at or campaign.send_at <= timezone.now():
+            raise CampaignError("the send time is in the past")
+        clocked, _ = ClockedSchedule.objects.get_or_create(clocked_time=campaign.send_at)
+        options |= {"clocked": clocked, "crontab": None, "one_off": True}
+    else:
+        fields = campaign.crontab.split()
+        parse_crontab(campaign.crontab, campaign.crontab_timezone)
+        cron, _ = CrontabSchedule.objects.get_or_create(
+            minute=fields[0], hour=fields[1], day_of_month=fields[2], month_of_year=fields[3], day_of_week=fields[4],
+            timezone=campaign.crontab_timezone or "UTC")
+        options |= {"crontab": cron, "clocked": None, "one_off": False}
+    with transaction.atomic():
+        task, _ = PeriodicTask.objects.update_or_create(name=f"campaign {campaign.pk}", defaults=options)
+        Campaign.objects.filter(pk=campaign.pk).update(periodic_task=task, status=CampaignStatus.SCHEDULED)
+        when = campaign.send_at or f"{campaign.crontab} {campaign.crontab_timezone}"
+        record_event(campaign, user, "scheduled", str(when))
+
+
+def occurrence(campaign: Campaign, now: datetime) -> str:
+    """Which occurrence a launch at `now` is: "once", or the scheduled minute of a recurring campaign.
+
+    Two beats, a beat restart or a retried launch task all name the same occurrence, so it launches once.
+    """
+    if campaign.schedule_kind != ScheduleKind.RECURRING:
+        return "once"
+    cron = parse_crontab(campaign.crontab, campaign.crontab_timezone)
+    local = now.astimezone(cron.tz).replace(second=0, microsecond=0) + timedelta(minutes=1)  # a beat may fire early
+    for _ in range(8 * 24 * 60):
+        weekday = (local.weekday() + 1) % 7  # celery: 0 is Sunday
+        if (local.minute in cron.minute and local.hour in cron.hour and local.day in cron.day_of_month
+                and local.month in cron.month_of_year and weekday in cron.day_of_week):
+            return local.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%MZ")
+        local -= timedelta(minutes=1)
+    return now.strftime("%Y-%m-%dT%H:%MZ")
+
+
+# --- launching and controlling ---
+
+def launch(campaign_id: int, user=None, now: datetime | None = None):  # noqa: ANN001, ANN201
+    """Start this occurrence of the campaign, once: returns its notification (None if not launchable)."""
+    from apps.delivery.models import Source
+    from apps.delivery.service import notify
+
+    campaign = Campaign.objects.select_related("category", "topic").filter(pk=campaign_id).first()
+    if campaign is None or campaign.status in (CampaignStatus.CANCELLED, CampaignStatus.PAUSED,
+                                               CampaignStatus.COMPLETED):
+        log.info("campaign %s not launched: %s", campaign_id, campaign.status if campaign else "unknown")
+        return None
+    which = occurrence(campaign, now or timezone.now())
+    notification = notify(category=campaign.category.slug, audience=campaign.audience(), channels=campaign.channels,
+                          context=campaign.context or {}, template_id=campaign.template_id,
+                          idempotency_key=f"campaign:{campaign.pk}:{which}", source=Source.CAMPAIGN)
+    try:
+        with transaction.atomic():
+            CampaignRun.objects.create(campaign=campaign, occurrence=which, notification=notification)
+            Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.RUNNING)
+            record_event(campaign, user, "launched", f"occurrence {which}, notification {notification.pk}")
+    except IntegrityError:  # this occurrence was launched already: same notification, nothing new
+        pass
+    return notification
+
+
+def _active_notification_ids(campaign: Campaign) -> list[int]:
+    return list(campaign.runs.exclude(notification__status="completed").exclude(notification=None)
+                .values_list("notification_id", flat=True))
+
+
+def pause(campaign: Campaign, user) -> None:  # noqa: ANN001
+    from apps.delivery import control
+
+    if campaign.status not in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED):
+        raise CampaignError(f"a {campaign.status} campaign cannot be paused")
+    for notification_id in _active_notification_ids(campaign):
+        control.pause(notification_id)
+    PeriodicTask.objects.filter(pk=campaign.periodic_task_id).update(enabled=False)
+    Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.PAUSED)
+    record_event(campaign, user, "paused")
+
+
+def resume(campaign: Campaign, user) -> int:  # noqa: ANN001
+    """Run again from where it stopped; returns how many parked batches were handed back."""
+    if campaign.status != CampaignStatus.PAUSED:
+        raise CampaignError(f"a {campaign.status} campaign is not paused")
+    handed = _release(campaign, "")
+    running = bool(_active_notification_ids(campaign))
+    PeriodicTask.objects.filter(pk=campaign.periodic_task_id).update(enabled=True)
+    Campaign.objects.filter(pk=campaign.pk).update(
+        status=CampaignStatus.RUNNING if running or not campaign.periodic_task_id else CampaignStatus.SCHEDULED)
+    record_event(campaign, user, "resumed", f"{handed} batch(es) handed back")
+    return handed
+
+
+def cancel(campaign: Campaign, user) -> None:  # noqa: ANN001
+    from apps.delivery import control
+
+    if campaign.status in (CampaignStatus.CANCELLED, CampaignStatus.COMPLETED):
+        raise CampaignError(f"a {campaign.status} campaign cannot be cancelled")
+    _release(campaign, control.CANCELLED)
+    PeriodicTask.objects.filter(pk=campaign.periodic_task_id).update(enabled=False)
+    Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.CANCELLED)
+    record_event(campaign, user, "cancelled")
+
+
+def _release(campaign: Campaign, new_state: str) -> int:
+    """Set the run state of the campaign's notifications and hand their parked batches back to the senders."""
+    from apps.delivery import control, queues
+    from apps.delivery.tasks import enqueue_batch
+
+    handed = 0
+    for notification_id in _active_notification_ids(campaign):
+        for batch in control.release(notification_id, new_state):
+            enqueue_batch(batch, 0, queues.send_queue(batch["p"]))
+            handed += 1
+    return handed
+
+
+def send_test(campaign: Campaign, user):  # noqa: ANN001, ANN201
+    """The campaign's message to the staff user alone (their recipient, by email, made if missing)."""
+    from apps.delivery.service import notify
+
+    recipient = Recipient.objects.filter(email=user.email).first() if user.email else None
+    if recipient is None:
+        recipient, _ = Recipient.objects.get_or_create(external_id=f"staff:{user.username}",
+                                                        defaults={"email": user.email, "name": user.get_full_name()})
+    notification = notify(category=campaign.category.slug, audience={"recipients": [recipient.pk]},
+                          channels=campaign.channels, context=campaign.context or {}, template_id=campaign.template_id)
+    record_event(campaign, user, "test sent", f"to recipient {recipient.pk}, notification {notification.pk}")
+    return notification
+
+
+def on_notification_completed(sender, notification_id: int, **kwargs) -> None:  # noqa: ANN001, ANN003
+    run = CampaignRun.objects.select_related("campaign").filter(notification_id=notification_id).first()
+    if run is None:
+        return
+    campaign = run.campaign
+    if campaign.status == CampaignStatus.RUNNING:
+        final = CampaignStatus.SCHEDULED if campaign.schedule_kind == ScheduleKind.RECURRING \
+            else CampaignStatus.COMPLETED
+        Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.RUNNING).update(status=final)
+    record_event(campaign, None, "completed", f"notification {notification_id}")

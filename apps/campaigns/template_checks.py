@@ -1,0 +1,52 @@
+"""Checks on a template before it is saved, its preview, and the SMS length and segment count."""
+
+from __future__ import annotations
+
+from apps.delivery import rendering
+
+SAMPLE_RECIPIENT = {"name": "Ada Lovelace", "external_id": "user-1", "locale": "en"}
+
+# GSM 03.38 basic set (plus the extension table, which costs two characters each).
+_GSM7 = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
+            "¿abcdefghijklmnopqrstuvwxyzäöñüà")
+_GSM7_EXTENDED = set("^{}\\[~]|€")
+
+
+def template_errors(template) -> dict[str, str]:  # noqa: ANN001
+    """Per field, what keeps it from rendering with the sample context and a sample recipient."""
+    errors = {}
+    for name in template.TEXT_FIELDS:
+        text = getattr(template, name) or ""
+        try:
+            rendering.render_text(text, dict(template.sample_context or {}), SAMPLE_RECIPIENT,
+                                  html=name == "email_html")
+        except rendering.RenderError as exc:
+            hint = " (add it to the sample context, or use recipient.name / external_id / locale)" \
+                if "missing variable" in str(exc) else ""
+            errors[name] = f"{exc}{hint}"
+    return errors
+
+
+def preview(template, context: dict, recipient: dict) -> dict[str, str]:  # noqa: ANN001
+    """Each channel's text as `recipient` would get it; a field that cannot render shows why."""
+    shown = {}
+    for name in template.TEXT_FIELDS:
+        text = getattr(template, name) or ""
+        try:
+            shown[name] = rendering.render_text(text, context, recipient, html=name == "email_html")
+        except rendering.RenderError as exc:
+            shown[name] = f"[cannot render: {exc}]"
+    return shown
+
+
+def sms_segments(text: str) -> tuple[int, int, str]:
+    """(length in characters as sent, segments, encoding) for an SMS body."""
+    if all(c in _GSM7 or c in _GSM7_EXTENDED for c in text):
+        length = len(text) + sum(c in _GSM7_EXTENDED for c in text)
+        single, multi, encoding = 160, 153, "GSM-7"
+    else:
+        length = len(text.encode("utf-16-le")) // 2
+        single, multi, encoding = 70, 67, "UCS-2"
+    if length <= single:
+        return length, 1 if length else 0, encoding
+    return length, -(-length // multi), encoding
