@@ -24,4 +24,11 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
         --dir /var/lib/redis --logfile /var/log/redis/ci.log
 fi
+# The tests' headless-browser check uses Debian's Chromium and its driver.
+if [ "$REQUIREMENTS" = "requirements-dev.txt" ] && ! { command -v chromium && command -v chromedriver; } >/dev/null; then
+    echo "installing chromium and chromium-driver (Debian packages) for the browser test" >&2
+    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null; } \
+        || { echo "could not install chromium: the browser test will fail" >&2; }
+fi
 export DJANGO_SETTINGS_MODULE=notifications_project.settings

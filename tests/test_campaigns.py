@@ -62,7 +62,8 @@ def campaign_form(template: Template, **overrides) -> dict:
 
 def test_template_errors_are_shown_at_the_field(marketer):
     answer = marketer.post("/admin/campaigns/template/add/", {
-        "name": "bad", "push_title": "GOAL {% if team %}{{ team }}", "push_body": "Hi {{ recipient.name }}, {{ scorer }} scored",
+        "name": "bad", "push_title": "GOAL {% if team %}{{ team }}",
+        "push_body": "Hi {{ recipient.name }}, {{ scorer }} scored",
         "sms_text": "ok", "sample_context": '{"team": "Home"}'})
     assert answer.status_code == 200
     errors = answer.context["adminform"].form.errors

@@ -133,8 +133,13 @@ class CampaignAdmin(admin.ModelAdmin):
     actions = ["send_test_to_me", "schedule_campaigns", "launch_campaigns", "pause_campaigns", "resume_campaigns",
                "cancel_campaigns"]
 
-    def get_fields(self, request, obj=None):  # noqa: ANN001, ANN201
-        return [*CampaignForm.Meta.fields, "status", "created_by", "audience_estimate", "progress"]
+    def get_fieldsets(self, request, obj=None):  # noqa: ANN001, ANN201
+        message = ("Message", {"fields": ["name", "category", "template", "channels", "context"]})
+        audience = ("Audience", {"fields": ["audience_kind", "topic", "segment", "member_csv", "audience_estimate"]})
+        schedule = ("Schedule", {"fields": ["schedule_kind", "send_at", "crontab", "crontab_timezone"]})
+        if obj is None:
+            return [message, audience, schedule]
+        return [("Live progress", {"fields": ["status", "progress", "created_by"]}), message, audience, schedule]
 
     def save_model(self, request, obj, form, change):  # noqa: ANN001
         if not change:

@@ -25,8 +25,11 @@ from .signals import notification_completed
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="delivery.dispatch", acks_late=True)
-def dispatch_notification(notification_id: int) -> None:
+DISPATCH_LEASE_SECONDS = 60
+
+
+@shared_task(name="delivery.dispatch", bind=True, acks_late=True, max_retries=None)
+def dispatch_notification(self, notification_id: int) -> None:
     """Stream the audience and publish recipient batches to notify.<channel>.<priority>."""
     notification = Notification.objects.select_related("category").filter(pk=notification_id).first()
     if notification is None:
@@ -34,6 +37,13 @@ def dispatch_notification(notification_id: int) -> None:
         return
     if notification.status in (NotificationStatus.DISPATCHED, NotificationStatus.COMPLETED):
         return
+    # One dispatcher at a time: a second event for the same notification (a trigger retried while it
+    # was still accepted) must not stream the audience alongside the first, or both would send. The
+    # lease is renewed per chunk; the copy waits and then finds the notification dispatched, or, if
+    # the first dispatcher died, takes over once the lease lapses.
+    lease = progress.key(f"dispatching:{notification_id}")
+    if not progress.client().set(lease, self.request.id or "direct", nx=True, ex=DISPATCH_LEASE_SECONDS):
+        raise self.retry(countdown=DISPATCH_LEASE_SECONDS / 4)
     # A second dispatch of the same notification (a redelivered task) marks its batches "resume",
     # so senders drop recipients already recorded instead of trusting the batch numbering.
     generation = progress.client().incr(progress.key(f"dispatch:{notification_id}"))
@@ -47,6 +57,7 @@ def dispatch_notification(notification_id: int) -> None:
         topic = channel_topic(channel, priority)
         sequence = 0
         for chunk in stream_audience(notification, channel):
+            progress.client().expire(lease, DISPATCH_LEASE_SECONDS)
             targeted += chunk.size
             _record_skipped(notification_id, channel, category, priority, chunk.inactive, "inactive")
             _record_skipped(notification_id, channel, category, priority, chunk.opted_out, "opted_out")
