@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,7 +33,7 @@ QUIET_HOURS = "quiet_hours"
 
 _QUIET_WINDOWS = """
 SELECT q.recipient_id, r.timezone, q.start, q."end" FROM preferences_quiethours q
-JOIN audience_recipient r ON r.id = q.recipient_id WHERE q.recipient_id = ANY(%s::bigint[])
+JOIN audience_recipient r ON r.id = q.recipient_id WHERE q.recipient_id = ANY($1)
 """
 
 
@@ -88,31 +87,17 @@ def admit(rules: Rules, channel: str, ref: BatchRef, recipient_ids: list[int],
     return recipient_ids
 
 
-_any_quiet_hours = (0.0, True)  # (checked at, any exist): one EXISTS per process every few seconds
-QUIET_HOURS_RECHECK_SECONDS = 5.0
-
-
-def _anyone_has_quiet_hours() -> bool:
-    """Until some user sets quiet hours, a blast skips the per-batch lookup (its planning alone is ~1 ms).
-
-    A user's first quiet hours take effect within QUIET_HOURS_RECHECK_SECONDS.
-    """
-    global _any_quiet_hours
-    checked_at, exist = _any_quiet_hours
-    if time.monotonic() - checked_at > QUIET_HOURS_RECHECK_SECONDS:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT EXISTS (SELECT 1 FROM preferences_quiethours)")
-            exist = cursor.fetchone()[0]
-        _any_quiet_hours = (time.monotonic(), exist)
-    return exist
-
-
 def _quiet_until(recipient_ids: list[int], now: float) -> dict[int, float]:
-    """Recipients inside their quiet hours now, and when those end (epoch seconds)."""
-    if not _anyone_has_quiet_hours():
-        return {}
+    """Recipients inside their quiet hours now, and when those end (epoch seconds).
+
+    A prepared statement: this runs for every batch of a blast, and planning it cost more (~1 ms)
+    than running it (~0.1 ms).
+    """
     with connection.cursor() as cursor:
-        cursor.execute(_QUIET_WINDOWS, [int_array(recipient_ids)])
+        if getattr(connection, "_quiet_windows_prepared_on", None) is not connection.connection:
+            cursor.execute(f"PREPARE notify_quiet_windows(bigint[]) AS {_QUIET_WINDOWS}")
+            connection._quiet_windows_prepared_on = connection.connection
+        cursor.execute("EXECUTE notify_quiet_windows(%s::bigint[])", [int_array(recipient_ids)])
         rows = cursor.fetchall()
     if not rows:
         return {}
