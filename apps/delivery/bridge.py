@@ -16,7 +16,7 @@ from django.conf import settings
 
 from apps.streaming.client import Message, header
 
-from . import clock, queues
+from . import clock, progress, queues
 from .dead_letters import dead_letter
 from .models import Source
 from .requests import RequestError, parse_request
@@ -42,6 +42,7 @@ def handle_events(messages: list[Message]) -> None:
                 continue
             dispatch_notification.apply_async(args=[notification_id], queue=queues.dispatch_queue(priority),
                                               producer=producer)
+            progress.mark(notification_id, "event_handed")
 
 
 def _notification_from_event(message: Message) -> tuple[int, str]:
