@@ -70,7 +70,7 @@ def _render(text: str, values: dict, html: bool = False) -> str:
     if "{" not in text:
         return text
     try:
-        output = _compile(html, text).render(Context(values))
+        output = _compile(html, text).render(Context(values, autoescape=html))
     except TemplateSyntaxError as exc:
         raise RenderError(f"template syntax: {exc}") from None
     except Exception as exc:  # a tag or filter that raises: the message cannot be built

@@ -31,6 +31,17 @@ def error(status: int, message: str, field: str | None = None) -> JsonResponse:
     return JsonResponse(body, status=status)
 
 
+def oversized(request: HttpRequest) -> JsonResponse | None:
+    """413 for a body over NOTIFY_API_MAX_BODY_BYTES, judged before the body is read."""
+    try:
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        return error(400, "Content-Length is not a number")
+    if length > settings.API_MAX_BODY_BYTES or len(request.body) > settings.API_MAX_BODY_BYTES:
+        return error(413, f"body larger than {settings.API_MAX_BODY_BYTES} bytes")
+    return None
+
+
 def token_required(view):  # noqa: ANN001, ANN201
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):  # noqa: ANN202
@@ -49,9 +60,9 @@ def token_required(view):  # noqa: ANN001, ANN201
 @require_http_methods(["POST"])
 @token_required
 def create_notification(request: HttpRequest) -> JsonResponse:
-    length = int(request.headers.get("Content-Length") or 0)
-    if length > settings.API_MAX_BODY_BYTES or len(request.body) > settings.API_MAX_BODY_BYTES:
-        return error(413, f"body larger than {settings.API_MAX_BODY_BYTES} bytes")
+    too_large = oversized(request)
+    if too_large:
+        return too_large
     if request.content_type != "application/json":
         return error(415, "send Content-Type: application/json")
     try:

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 
 from apps.audience.models import Recipient
 from apps.audience.tokens import as_recipient
+from apps.delivery.views import oversized
 
 from . import links, service
 from .models import Category, Channel
@@ -26,6 +27,9 @@ from .models import Category, Channel
 @as_recipient
 def my_preferences(request: HttpRequest, recipient: Recipient) -> JsonResponse:
     if request.method == "PATCH":
+        too_large = oversized(request)
+        if too_large:
+            return too_large
         if request.content_type != "application/json":
             return JsonResponse({"error": "send Content-Type: application/json"}, status=415)
         try:

@@ -1,0 +1,169 @@
+"""Hostile input: every endpoint's auth, fuzzed bodies (never a 500, always a JSON error), oversized
+bodies, and template syntax smuggled into context values, which must stay inert text."""
+
+import json
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from apps.audience.models import Recipient
+from apps.audience.tokens import issue
+from apps.delivery import rendering
+from apps.delivery.models import ApiKey
+
+SERVICE_TOKEN = "hostile-service-token"
+
+SERVICE_ENDPOINTS = [
+    ("post", "/api/notifications"),
+    ("get", "/api/notifications/1"),
+    ("post", "/api/recipients/someone/token"),
+    ("get", "/api/recipients/someone/deliveries"),
+]
+USER_ENDPOINTS = [
+    ("get", "/api/inbox"),
+    ("post", "/api/inbox/read-all"),
+    ("post", "/api/inbox/1/read"),
+    ("get", "/api/inbox/stream"),
+    ("get", "/api/me/preferences"),
+    ("patch", "/api/me/preferences"),
+]
+
+
+@pytest.fixture
+def tokens(db):
+    from apps.preferences.defaults import ensure_default_categories
+
+    ensure_default_categories()
+    ApiKey.objects.get_or_create(name="hostile", defaults={"token_sha256": ApiKey.hash(SERVICE_TOKEN)})
+    recipient = Recipient.objects.create(external_id=f"h-{uuid.uuid4().hex[:8]}")
+    return {"service": SERVICE_TOKEN, "user": issue(recipient)}
+
+
+@pytest.mark.parametrize("method, path", SERVICE_ENDPOINTS + USER_ENDPOINTS)
+@pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic dXNlcjpwdw==", "Bearer "])
+def test_every_api_endpoint_refuses_a_missing_or_wrong_token(client, tokens, method, path, header):
+    headers = {"HTTP_AUTHORIZATION": header} if header else {}
+    answer = getattr(client, method)(path, **headers)
+    assert answer.status_code == 401, (method, path, header)
+    assert "token" in answer.json()["error"]
+
+
+@pytest.mark.parametrize("method, path", USER_ENDPOINTS)
+def test_a_service_token_is_not_a_user_token_and_back(client, tokens, method, path):
+    answer = getattr(client, method)(path, HTTP_AUTHORIZATION=f"Bearer {tokens['service']}")
+    assert answer.status_code == 401
+
+
+@pytest.mark.parametrize("method, path", SERVICE_ENDPOINTS)
+def test_a_user_token_is_not_a_service_token(client, tokens, method, path):
+    assert getattr(client, method)(path, HTTP_AUTHORIZATION=f"Bearer {tokens['user']}").status_code == 401
+
+
+def test_admin_needs_a_staff_login(client, db):
+    for path in ("/admin/", "/admin/campaigns/campaign/", "/admin/delivery/deadletter/"):
+        answer = client.get(path)
+        assert answer.status_code == 302 and "/admin/login/" in answer["Location"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=12), inner, max_size=6),
+    max_leaves=20,
+)
+# Bodies shaped like a request, with every field free to be wrong.
+request_like = st.fixed_dictionaries({}, optional={
+    "category": st.sampled_from(["goal-alerts", "security", "nope", ""]) | json_values,
+    "channels": st.lists(st.sampled_from(["push", "sms", "pigeon"]), max_size=3) | json_values,
+    "audience": st.dictionaries(st.sampled_from(["topic", "recipients", "segment", "all", "campaign", "x"]),
+                                json_values, max_size=2) | json_values,
+    "title": json_values, "body": json_values, "context": json_values, "idempotency_key": json_values,
+    "template_id": json_values,
+})
+
+
+def assert_json_error_or_success(answer) -> None:  # noqa: ANN001
+    assert answer.status_code < 500, answer.content[:300]
+    body = answer.json()
+    if answer.status_code >= 400:
+        assert isinstance(body.get("error"), str) and body["error"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=request_like | json_values)
+def test_fuzzed_notification_requests_get_a_json_answer_never_a_500(client, tokens, broker, payload):
+    answer = client.post("/api/notifications", data=json.dumps(payload), content_type="application/json",
+                         HTTP_AUTHORIZATION=f"Bearer {tokens['service']}")
+    assert_json_error_or_success(answer)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=st.binary(max_size=300))
+def test_fuzzed_raw_bytes_get_a_json_answer_never_a_500(client, tokens, raw):
+    answer = client.post("/api/notifications", data=raw, content_type="application/json",
+                         HTTP_AUTHORIZATION=f"Bearer {tokens['service']}")
+    assert_json_error_or_success(answer)
+    answer = client.patch("/api/me/preferences", data=raw, content_type="application/json",
+                          HTTP_AUTHORIZATION=f"Bearer {tokens['user']}")
+    assert_json_error_or_success(answer)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=st.fixed_dictionaries({}, optional={
+    "preferences": st.dictionaries(st.sampled_from(["promotions", "security", "nope"]),
+                                   st.dictionaries(st.sampled_from(["push", "email", "fax"]), json_values,
+                                                   max_size=3) | json_values, max_size=3) | json_values,
+    "timezone": st.sampled_from(["Europe/London", "UTC", "Mars/Base", ""]) | json_values,
+    "quiet_hours": st.fixed_dictionaries({"start": json_values, "end": json_values}) | json_values,
+}) | json_values)
+def test_fuzzed_preference_updates_get_a_json_answer_never_a_500(client, tokens, payload):
+    answer = client.patch("/api/me/preferences", data=json.dumps(payload), content_type="application/json",
+                          HTTP_AUTHORIZATION=f"Bearer {tokens['user']}")
+    assert_json_error_or_success(answer)
+
+
+def test_oversized_bodies_are_refused_before_they_are_read(client, tokens, settings):
+    big = json.dumps({"body": "x" * (settings.API_MAX_BODY_BYTES + 1)})
+    for method, path, token in (("post", "/api/notifications", "service"), ("patch", "/api/me/preferences", "user")):
+        answer = getattr(client, method)(path, data=big, content_type="application/json",
+                                         HTTP_AUTHORIZATION=f"Bearer {tokens[token]}")
+        assert answer.status_code == 413 and "larger than" in answer.json()["error"]
+
+
+INJECTIONS = ["{{ settings.SECRET_KEY }}", "{% debug %}", "{% load static %}{% static 'x' %}",
+              "{{ recipient.external_id }}", "</title><script>alert(1)</script>", "{% include '/etc/passwd' %}"]
+
+
+@pytest.mark.parametrize("value", INJECTIONS)
+def test_template_syntax_in_context_values_stays_inert_text(value):
+    texts = rendering.ChannelTexts(title="Hi {{ name }}", body="{{ name }} scored", html="<p>{{ name }}</p>")
+    content = rendering.render(texts, {"name": value}, {"external_id": "someone", "name": "Ada"})
+    assert content.title == f"Hi {value}" and content.body == f"{value} scored"
+    assert "<script>" not in content.html  # escaped in HTML email
+
+
+def test_plain_text_channels_are_not_html_escaped():
+    """Push titles and SMS are plain text: "Tom & Jerry's" must not arrive as "Tom &amp; Jerry&#x27;s"."""
+    texts = rendering.ChannelTexts(title="{{ show }}", body="{{ show }}", html="<b>{{ show }}</b>")
+    content = rendering.render(texts, {"show": "Tom & Jerry's"})
+    assert content.title == content.body == "Tom & Jerry's"
+    assert content.html == "<b>Tom &amp; Jerry&#x27;s</b>"
+
+
+def test_injection_through_the_sender_reaches_the_inbox_as_literal_text(tokens, broker):
+    """A campaign context value full of template syntax, sent through the real sender to the in-app inbox."""
+    from apps.delivery.models import Source
+    from apps.delivery.requests import parse_request
+    from apps.delivery.sender import send_batch
+    from apps.delivery.service import record
+    from apps.inbox.models import InboxMessage
+
+    recipient = Recipient.objects.create(external_id=f"inj-{uuid.uuid4().hex[:6]}")
+    value = "{{ settings.SECRET_KEY }}{% debug %}"
+    request = parse_request({"category": "goal-alerts", "audience": {"recipients": [recipient.pk]},
+                             "channels": ["in_app"], "title": "GOAL {{ team }}", "context": {"team": value}})
+    notification = record(request, Source.PYTHON)[0]
+    assert send_batch(notification.pk, "in_app", f"in_app:t:{uuid.uuid4().hex}", [recipient.pk]).counts == {"sent": 1}
+    message = InboxMessage.objects.get(recipient=recipient)
+    assert message.title == f"GOAL {value}"
