@@ -84,13 +84,13 @@ def run(options: PriorityBenchOptions) -> dict:
                           counts["sent"] + otp_sent - stats["unique"], 0),
                       "duplicates": stats["duplicates"], "seconds": round(seconds, 3),
                       "recipients_per_s": round(targeted / seconds) if seconds > 0 else None},
-            "peak_rss_mb": benchmark._peaks(stack),
+            "peak_rss_mb": benchmark.peak_rss_by_process(stack),
             "config": {"otp_rate": options.otp_rate, "concurrency": options.concurrency,
                        "nice_bulk": options.nice_bulk},
         }
         return report
     finally:
-        benchmark._clean_up(run_id, keep_records=False)
+        benchmark.clean_up(run_id, keep_records=False)
         stack.stop()
 
 

@@ -94,14 +94,14 @@ def run(options: BenchOptions, show_progress: bool = True) -> dict:
                               context={"team": "Home", "scorer": "Number 9", "minute": 90},
                               idempotency_key=f"bench-{run_id}")
         state = wait_completed(notification.pk, options.timeout, show_progress)
-        peaks = _peaks(stack)
+        peaks = peak_rss_by_process(stack)
         cpu = {name: round(seconds - cpu_before.get(name, 0.0), 1) for name, seconds in _cpu(stack).items()}
         cpu |= {name: round(seconds - services_before[name], 1) for name, seconds in cpu_by_command().items()}
         report = _report(notification.pk, started, state, provider.stats(), peaks, seed_seconds, options)
         report["cpu_seconds"] = cpu
         return report
     finally:
-        _clean_up(run_id, options.keep_records)
+        clean_up(run_id, options.keep_records)
         stack.stop()
 
 
@@ -120,7 +120,7 @@ def _cpu(stack: Stack) -> dict[str, float]:
             for name, process in stack.processes.items()}
 
 
-def _peaks(stack: Stack) -> dict[str, float]:
+def peak_rss_by_process(stack: Stack) -> dict[str, float]:
     peaks = {"bench": round(peak_rss_mb(os.getpid()), 1)}
     for name, process in stack.processes.items():
         peaks[name] = round(max(peak_rss_mb(pid) for pid in process_tree(process.pid)), 1)
@@ -164,7 +164,7 @@ def _report(notification_id: int, started: float, state: dict, provider: dict, p
     }
 
 
-def _clean_up(run_id: str, keep_records: bool) -> None:
+def clean_up(run_id: str, keep_records: bool) -> None:
     if not keep_records:
         for notification in Notification.objects.filter(idempotency_key__startswith=f"bench-{run_id}"):
             low, high = Delivery.key_range(notification.pk)

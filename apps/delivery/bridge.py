@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 
 from celery import current_app
 from django.conf import settings
 
 from apps.streaming.client import Message, header
 
-from . import clock, progress, queues
+from . import clock, events, progress, queues
 from .dead_letters import dead_letter
 from .models import Source
 from .requests import RequestError, parse_request
@@ -38,7 +39,7 @@ def handle_events(messages: list[Message]) -> None:
             try:
                 notification_id, priority = _notification_from_event(message)
             except (BadMessage, RequestError) as exc:
-                dead_letter(message.topic(), f"invalid event: {exc}", payload_size=len(message.value() or b""))
+                _reject(message, "event", exc)
                 continue
             dispatch_notification.apply_async(args=[notification_id], queue=queues.dispatch_queue(priority),
                                               producer=producer)
@@ -70,7 +71,7 @@ def handle_batches(messages: list[Message]) -> None:
             try:
                 batch = _decode_batch(message)
             except BadMessage as exc:
-                dead_letter(message.topic(), f"invalid batch: {exc}", payload_size=len(message.value() or b""))
+                _reject(message, "batch", exc)
                 continue
             queue = queues.send_queue(batch["p"])
             ids = batch["r"]
@@ -82,42 +83,49 @@ def handle_batches(messages: list[Message]) -> None:
 def retry_due_at(message: Message) -> float:
     """A retry message's not-before time (epoch seconds); one without a readable header is due now."""
     try:
-        return int(header(message, "not-before") or 0) / 1000.0
+        return int(header(message, events.NOT_BEFORE) or 0) / 1000.0
     except ValueError:
         return 0.0
 
 
 def handle_retries(messages: list[Message]) -> None:
-    """Hand due retry batches (notify.retry) to the send.retry queue; the consumer holds back the rest."""
-    now = time.time()
-    with current_app.producer_or_acquire() as producer:
-        for message in messages:
-            try:
-                batch = _decode_batch(message)
-                if not isinstance(batch.get("a"), int) or batch["a"] < 2:
-                    raise BadMessage("a (attempt) must be an integer >= 2")
-            except BadMessage as exc:
-                dead_letter(message.topic(), f"invalid retry batch: {exc}", payload_size=len(message.value() or b""))
-                continue
-            enqueue_batch(batch, retry_due_at(message) - now, queues.retry_queue(batch["p"]), producer=producer)
+    """Hand due retry batches (notify.retry) to the retry queue; the consumer holds back the rest."""
+
+    def check(batch: dict) -> None:
+        if not isinstance(batch.get("a"), int) or batch["a"] < 2:
+            raise BadMessage("a (attempt) must be an integer >= 2")
+
+    _hand_back_when_due(messages, "retry batch", check, time.time(), queues.retry_queue)
 
 
 def handle_deferred(messages: list[Message]) -> None:
     """Hand deferred batches (notify.deferred) back to their send queue when their window opens."""
-    now = clock.now()
+
+    def check(batch: dict) -> None:
+        if batch.get("d") not in ("throttled", "quiet_hours") or not isinstance(batch.get("a"), int):
+            raise BadMessage("d (throttled | quiet_hours) and a (attempt) are required")
+
+    # Resume: a recipient may have been reached meanwhile by a re-dispatch of the notification.
+    _hand_back_when_due(messages, "deferred batch", check, clock.now(), queues.send_queue, {"resume": True})
+
+
+def _hand_back_when_due(messages: list[Message], what: str, check: Callable[[dict], None], now: float,
+                        queue_for: Callable[[str], str], extra: dict | None = None) -> None:
+    """Batches with a not-before header to Celery, each with a countdown to its due time."""
     with current_app.producer_or_acquire() as producer:
         for message in messages:
             try:
                 batch = _decode_batch(message)
-                if batch.get("d") not in ("throttled", "quiet_hours") or not isinstance(batch.get("a"), int):
-                    raise BadMessage("d (throttled | quiet_hours) and a (attempt) are required")
+                check(batch)
             except BadMessage as exc:
-                dead_letter(message.topic(), f"invalid deferred batch: {exc}",
-                            payload_size=len(message.value() or b""))
+                _reject(message, what, exc)
                 continue
-            # Resume: a recipient may have been reached meanwhile by a re-dispatch of the notification.
-            enqueue_batch(batch | {"resume": True}, retry_due_at(message) - now, queues.send_queue(batch["p"]),
+            enqueue_batch(batch | (extra or {}), retry_due_at(message) - now, queue_for(batch["p"]),
                           producer=producer)
+
+
+def _reject(message: Message, what: str, exc: Exception) -> None:
+    dead_letter(message.topic(), f"invalid {what}: {exc}", payload_size=len(message.value() or b""))
 
 
 def _decode(message: Message) -> dict:

@@ -27,7 +27,7 @@ def state(notification_id: int) -> str:
 
 def pause(notification_id: int) -> None:
     flag, _ = _keys(notification_id)
-    client().set(flag, PAUSED, ex=30 * 86400, nx=False)
+    client().set(flag, PAUSED, ex=30 * 86400)
 
 
 # Park only while still paused; otherwise tell the sender to go on.

@@ -31,3 +31,12 @@ def publish_notification_event(notification_id: int, priority: str = "normal") -
     event = {"notification_id": notification_id, "priority": priority}
     producer().produce(topic_name(EVENTS), json.dumps(event).encode(), key=str(notification_id).encode())
     producer().flush(10)
+
+
+NOT_BEFORE = "not-before"
+
+
+def publish_due(topic: str, batch: dict, due: float, partition: int | None = None) -> None:
+    """A recipient batch that must not be handed on before `due` (epoch seconds); the caller flushes."""
+    producer().produce(topic, json.dumps(batch, separators=(",", ":")).encode(), key=str(batch["r"][0]).encode(),
+                       headers={NOT_BEFORE: str(int(due * 1000))}, partition=partition)

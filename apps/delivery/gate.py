@@ -8,7 +8,6 @@ skipped at once with the reason (`throttled` or `quiet_hours`), as is one whose 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -112,7 +111,6 @@ def _quiet_until(recipient_ids: list[int], now: float) -> dict[int, float]:
 
 def _defer(rules: Rules, channel: str, ref: BatchRef, later: dict[tuple[str, float], list[int]],
            outcomes: records.Outcomes) -> None:
-    producer = events.producer()
     counts: dict[str, int] = defaultdict(int)
     for (reason, due), recipient_ids in later.items():
         if due >= rules.expires_at:
@@ -122,11 +120,9 @@ def _defer(rules: Rules, channel: str, ref: BatchRef, later: dict[tuple[str, flo
         # Deterministic id: a re-run of this batch after a crash names the same deferred batch.
         batch = {"n": rules.notification_id, "c": channel, "p": ref.priority, "a": ref.attempt, "d": reason,
                  "b": f"{ref.batch_id}/{reason[0]}{int(due)}", "r": recipient_ids}
-        producer.produce(topic_name(DEFERRED), json.dumps(batch, separators=(",", ":")).encode(),
-                         key=str(recipient_ids[0]).encode(), headers={"not-before": str(int(due * 1000))},
-                         partition=deferred_partition(due))
+        events.publish_due(topic_name(DEFERRED), batch, due, partition=deferred_partition(due))
         counts[reason] += len(recipient_ids)
-    producer.flush(10)
+    events.producer().flush(10)
     for reason, n in counts.items():
         metrics.count(channel, rules.category, "none", reason, n)
     if counts:

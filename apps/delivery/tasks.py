@@ -145,11 +145,8 @@ def schedule_retry(batch: dict, delay: float) -> None:
     if delay <= settings.RETRY_HOLD_SECONDS:
         enqueue_batch(batch, delay, queues.retry_queue(batch["p"]))
         return
-    not_before_ms = int((time.time() + delay) * 1000)
-    producer = events.producer()
-    producer.produce(topic_name(RETRY), json.dumps(batch, separators=(",", ":")).encode(),
-                     key=str(batch["r"][0]).encode(), headers={"not-before": str(not_before_ms)})
-    producer.flush(10)
+    events.publish_due(topic_name(RETRY), batch, time.time() + delay)
+    events.producer().flush(10)
 
 
 def enqueue_batch(batch: dict, delay: float, queue: str, producer=None) -> None:  # noqa: ANN001
