@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "apps.delivery",
     "apps.inbox",
     "apps.monitoring",
+    "apps.chaos",
     "apps.providers",
     "apps.streaming",
 ]
@@ -101,8 +102,16 @@ SEND_CHUNK_SIZE = env_int("NOTIFY_SEND_CHUNK_SIZE", 500, 1)
 CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", REDIS_URL, ("redis", "rediss", "unix"))
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "global_keyprefix": f"{REDIS_KEY_PREFIX}celery:",
+    # A task whose worker died (or lost Redis) before acknowledging it is delivered again this long
+    # after it was taken, found by a scan every unacked_restore_interval seconds.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600, 30),
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_SECONDS", 10, 1),
+    "unacked_restore_throttle": 1,
 }
+# Not Celery 6's default: on losing the broker, a task in progress runs on and records what it sent in
+# PostgreSQL. Cancelling it would kill it between the provider call and the INSERT, and with Redis
+# away the sent journal cannot be written either, so its batch would be sent again.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = env_int("CELERY_PREFETCH_MULTIPLIER", 4, 1)
@@ -113,6 +122,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = False
+# Celery closes Django's database connection around every task unless this is set: a new PostgreSQL
+# backend per 500-recipient batch, and per OTP. Reuse it (a broken one is dropped on the first error).
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, 0)
 
 # Providers.
 FAKE_PROVIDER_URL = env_str("FAKE_PROVIDER_URL", "")
@@ -160,6 +172,11 @@ RETRY_HOLD_SECONDS = env_int("NOTIFY_RETRY_HOLD_SECONDS", 5, 0)
 # within the hold goes to Celery with a countdown. Keep the hold under CELERY_VISIBILITY_TIMEOUT.
 KAFKA_DEFERRED_PARTITIONS = env_int("KAFKA_DEFERRED_PARTITIONS", 96, 1)
 DEFERRED_HOLD_SECONDS = env_int("NOTIFY_DEFERRED_HOLD_SECONDS", 300, 0)
+# How often an unfinished notification is checked against PostgreSQL (the counters' safety net).
+RECONCILE_SECONDS = env_int("NOTIFY_RECONCILE_SECONDS", 15, 1)
+# A dispatched notification with recipients open and nothing recorded for this long is dispatched
+# again (only unclaimed recipients are sent). Keep it above CELERY_VISIBILITY_TIMEOUT.
+REDISPATCH_STALLED_SECONDS = env_int("NOTIFY_REDISPATCH_STALLED_SECONDS", 900, 10)
 # When the throttle store is unreachable, capped sends are tried again after this long.
 THROTTLE_OUTAGE_DEFER_SECONDS = env_int("NOTIFY_THROTTLE_OUTAGE_DEFER_SECONDS", 60, 1)
 # Tests only: every process reads an offset from Redis, so a test can move time on (apps/delivery/clock.py).

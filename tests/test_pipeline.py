@@ -148,3 +148,31 @@ def test_unknown_notification_in_a_batch_is_skipped_without_crash_loop(stack, pr
     notification = notify(category="goal-alerts", audience={"recipients": [fans.topic.follows.first().recipient_id]},
                           channels=["push"], title="after", idempotency_key=f"t-{uuid.uuid4()}")
     assert completed(notification.pk).targeted == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stalled_notification_is_dispatched_again_and_sends_each_fan_once(stack, provider, fans):
+    """A batch lost outright (the broker restarted between popping a task and noting it unacked)
+    leaves a dispatched notification with recipients open and nothing moving: reconcile dispatches
+    it again. Here every batch is lost; then a second stall check finds nothing left to send."""
+    from apps.delivery.models import NotificationStatus, Source
+    from apps.delivery.requests import parse_request
+    from apps.delivery.service import submit
+    from apps.delivery.tasks import reconcile_notification
+
+    request = parse_request({"category": "goal-alerts", "audience": {"topic": "test-fans"}, "channels": ["push"],
+                             "title": "GOAL", "idempotency_key": f"t-{uuid.uuid4()}"})
+    notification = submit(request, Source.API, publish=False)
+    Notification.objects.filter(pk=notification.pk).update(status=NotificationStatus.DISPATCHED, targeted=3000)
+    reconcile_notification(notification.pk)
+    done = completed(notification.pk)
+    reachable, skipped = expected_counts("test-fans")
+    assert (done.sent, done.skipped, done.failed) == (reachable, skipped, 0)
+    # Stalled again (say the counters were lost): a second dispatch finds every recipient claimed,
+    # sends nothing, and the reconcile that follows it completes the notification from PostgreSQL.
+    from apps.delivery.tasks import dispatch_notification
+
+    Notification.objects.filter(pk=notification.pk).update(status=NotificationStatus.DISPATCHED)
+    dispatch_notification.apply_async(args=[notification.pk], kwargs={"again": True}, queue="dispatch")
+    assert completed(notification.pk).sent == reachable
+    assert provider.stats()["unique"] == reachable and provider.stats()["duplicates"] == 0

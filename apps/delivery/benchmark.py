@@ -83,7 +83,7 @@ def run(options: BenchOptions, show_progress: bool = True) -> dict:
             stack.env["PROVIDER_TIMEOUT_SECONDS"] = str(options.provider_timeout_s)
             faults.timeout_hold_s = options.provider_timeout_s + 1.0
         stack.start_pipeline(options.send_workers, options.concurrency, options.send_bridges)
-        _warm_up(options.topic, run_id)
+        warm_up(options.topic, run_id)
         provider.reset(faults)
 
         services_before = cpu_by_command()
@@ -105,7 +105,7 @@ def run(options: BenchOptions, show_progress: bool = True) -> dict:
         stack.stop()
 
 
-def _warm_up(topic: str, run_id: str) -> None:
+def warm_up(topic: str, run_id: str) -> None:
     """One tiny notification through every stage, so consumer-group joins are not timed."""
     first = Topic.objects.get(slug=topic).follows.order_by("recipient_id").values_list("recipient_id", flat=True)[0]
     notification = notify(category="goal-alerts", audience={"recipients": [first]}, channels=["push"],
@@ -164,17 +164,23 @@ def _report(notification_id: int, started: float, state: dict, provider: dict, p
     }
 
 
+def delete_notifications(notification_ids: list[int]) -> None:
+    """A run's notifications with their delivery rows and dead letters."""
+    for notification_id in notification_ids:
+        low, high = Delivery.key_range(notification_id)
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM delivery_delivery WHERE id BETWEEN %s AND %s", [low, high])
+        DeadLetter.objects.filter(notification_id=notification_id).delete()
+        Notification.objects.filter(pk=notification_id).delete()
+    # Leave no dead tuples behind for the next run (or the next notification) to trip on.
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE) delivery_delivery")
+
+
 def clean_up(run_id: str, keep_records: bool) -> None:
     if not keep_records:
-        for notification in Notification.objects.filter(idempotency_key__startswith=f"bench-{run_id}"):
-            low, high = Delivery.key_range(notification.pk)
-            with connection.cursor() as cursor:
-                cursor.execute("DELETE FROM delivery_delivery WHERE id BETWEEN %s AND %s", [low, high])
-            DeadLetter.objects.filter(notification_id=notification.pk).delete()
-            notification.delete()
-        # Leave no dead tuples behind for the next run (or the next notification) to trip on.
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM (ANALYZE) delivery_delivery")
+        delete_notifications(list(Notification.objects.filter(idempotency_key__startswith=f"bench-{run_id}")
+                                  .values_list("pk", flat=True)))
     client = progress.client()
     for key in client.scan_iter(match=f"bench:{run_id}:*", count=10_000):
         client.delete(key)

@@ -50,6 +50,8 @@ def _notification_from_event(message: Message) -> tuple[int, str]:
     """The notification an event stands for, and its priority."""
     from apps.preferences.models import Priority
 
+    if len(message.value() or b"") > settings.API_MAX_BODY_BYTES:  # the same bound as the HTTP API's
+        raise BadMessage(f"larger than {settings.API_MAX_BODY_BYTES} bytes")
     data = _decode(message)
     if "notification_id" in data and set(data) <= {"notification_id", "priority"}:
         if not isinstance(data["notification_id"], int) or isinstance(data["notification_id"], bool):

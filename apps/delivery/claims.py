@@ -1,44 +1,120 @@
-"""Batch claims in Redis: at most one worker sends a given batch at a time.
+"""Batch and recipient claims in Redis: at most one worker sends a batch at a time, and each recipient
+of a notification's channel belongs to exactly one batch.
 
-A batch id is deterministic (notification, channel, dispatch sequence), so a redelivered Kafka
-message or a retried task names the same batch. The first claim of a batch is "fresh": nothing of it
-can have been sent, so no lookup is needed. A later claim after an unfinished one is "resume": the
-sender first drops the recipients already recorded in PostgreSQL. A claim held by a live worker is
-"busy" (try later; the lease expires if that worker died), and a finished one is "done".
+A batch id is deterministic (notification, channel, dispatch generation and sequence), so a
+redelivered Kafka message or a retried task names the same batch. The first claim of a batch is
+"fresh": nothing of it can have been sent, so no lookup is needed. A later claim after an unfinished
+one is "resume": the sender first drops the recipients already recorded in PostgreSQL. A claim held
+by a live worker is "busy" (try later; the lease expires if that worker died, and on the same host a
+dead holder is noticed at once, see holders.py), and a finished one is "done".
+
+Recipient claims: a batch's first claim also sets one bit per recipient in a per-notification bitmap
+(sharded, 1 KB per 8,192 ids, so a one-recipient OTP costs 1 KB). A recipient whose bit another batch
+set first is "foreign" and is not this batch's to send. This is what keeps two dispatch generations
+(a dispatcher killed and re-run while its first batches are still queued) from sending to the same
+person. Retries, deferrals and replays inherit their recipients from the batch that claimed them.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
+
+import redis
+
+from . import holders
 from .progress import client, key
 
 LEASE_SECONDS = 120
 DONE_TTL_SECONDS = 7 * 86400
+RECIPIENT_TTL_SECONDS = 2 * 86400
+SHARD_BITS = 13
+_SHARD_MASK = (1 << SHARD_BITS) - 1
 
+# KEYS: batch state, claim count, foreign list, sent journal, recipient bitmap shards...
+# ARGV: holder, lease, done ttl, recipient ttl, then (shard key index, bit, recipient id) per recipient
 _CLAIM = """
 local state = redis.call('GET', KEYS[1])
-if state == 'done' then return 'done' end
-if state then return 'busy' end
-redis.call('SET', KEYS[1], 'running', 'EX', ARGV[1])
+if state == 'done' then return {'done', ''} end
+if state then return {'busy', state} end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 local claims = redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-if claims == 1 then return 'fresh' end
-return 'resume'
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+if claims > 1 then return {'resume', redis.call('GET', KEYS[3]) or '', redis.call('GET', KEYS[4]) or ''} end
+local foreign = {}
+for i = 5, #ARGV, 3 do
+  if redis.call('SETBIT', KEYS[tonumber(ARGV[i])], ARGV[i + 1], 1) == 1 then
+    foreign[#foreign + 1] = ARGV[i + 2]
+  end
+end
+for i = 5, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
+local listed = table.concat(foreign, ',')
+if #foreign > 0 then redis.call('SET', KEYS[3], listed, 'EX', ARGV[3]) end
+return {'fresh', listed}
 """
 
 
-def _keys(batch_key: str) -> tuple[str, str]:
-    return key(f"batch:{batch_key}"), key(f"batch-claims:{batch_key}")
+@dataclass(frozen=True)
+class Claim:
+    batch_key: str
+    state: str  # fresh | resume | busy | done
+    holder: str = ""  # ours when fresh or resume, the other worker's when busy
+    foreign: frozenset[int] = frozenset()  # recipients another batch claimed first: not ours to send
+    journal: dict[int, str] = field(default_factory=dict)  # resume: sent by the earlier run, maybe not recorded
 
 
-def claim(batch_key: str) -> str:
-    state = client().eval(_CLAIM, 2, *_keys(batch_key), LEASE_SECONDS, DONE_TTL_SECONDS)
-    return state.decode() if isinstance(state, bytes) else state
+def _text(value: bytes | str | None) -> str:
+    return value.decode() if isinstance(value, bytes) else (value or "")
 
 
-def finish(batch_key: str) -> None:
-    client().set(_keys(batch_key)[0], "done", ex=DONE_TTL_SECONDS)
+def _batch_keys(batch_key: str) -> list[str]:
+    return [key(f"batch:{batch_key}"), key(f"batch-claims:{batch_key}"), key(f"batch-foreign:{batch_key}"),
+            key(f"batch-sent:{batch_key}")]
 
 
-def release(batch_key: str) -> None:
+def claim(notification_id: int, channel: str, batch_id: str, recipient_ids: list[int] | None = None) -> Claim:
+    """Claim a batch; with `recipient_ids` (a first pass), also claim its recipients."""
+    holders.release_orphans()
+    batch_key = f"{notification_id}:{batch_id}"
+    keys = _batch_keys(batch_key)
+    holder = holders.new_holder()
+    args: list = [holder, LEASE_SECONDS, DONE_TTL_SECONDS, RECIPIENT_TTL_SECONDS]
+    shard_keys: dict[int, int] = {}
+    for recipient_id in recipient_ids or ():
+        shard = recipient_id >> SHARD_BITS
+        index = shard_keys.get(shard)
+        if index is None:
+            keys.append(key(f"recipients:{notification_id}:{channel}:{shard}"))
+            index = shard_keys[shard] = len(keys)
+        args += (index, recipient_id & _SHARD_MASK, recipient_id)
+    for _ in range(2):
+        state, detail, *journal = (_text(v) for v in client().eval(_CLAIM, len(keys), *keys, *args))
+        if state != "busy" or not (holders.is_gone(detail) and holders.take_over(keys[0], detail)):
+            break
+    if state in ("busy", "done"):
+        holders.drop(holder)
+        return Claim(batch_key, state, detail)
+    sent = {int(r): provider_id for r, provider_id in json.loads(journal[0]).items()} if journal and journal[0] else {}
+    return Claim(batch_key, state, holder, frozenset(int(i) for i in detail.split(",") if i), sent)
+
+
+def write_journal(batch: Claim, sent: dict[int, str]) -> None:
+    """Note what the provider accepted before it is recorded in PostgreSQL: if this worker dies in
+    between, the batch's next run records these as sent instead of sending them again."""
+    if not sent:
+        return
+    try:
+        client().set(_batch_keys(batch.batch_key)[3], json.dumps(sent, separators=(",", ":")), ex=DONE_TTL_SECONDS)
+    except redis.RedisError:
+        pass  # Redis is away: go on to record the sends in PostgreSQL, which a resumed run reads too
+
+
+def finish(batch: Claim) -> None:
+    state, _, _, journal = _batch_keys(batch.batch_key)
+    client().pipeline(transaction=False).set(state, "done", ex=DONE_TTL_SECONDS).delete(journal).execute()
+    holders.drop(batch.holder)
+
+
+def release(batch: Claim) -> None:
     """Give the claim back after a failure, so a retry resumes at once instead of waiting for the lease."""
-    client().delete(_keys(batch_key)[0])
+    holders.release(_batch_keys(batch.batch_key)[0], batch.holder)

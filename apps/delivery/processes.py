@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,10 @@ class Stack:
     env: dict = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     log_dir: Path = BASE_DIR / "var" / "log"
+    restarts: dict[str, int] = field(default_factory=dict)
+    _commands: dict[str, tuple[list[str], dict]] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _supervising: bool = False
 
     def __post_init__(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -43,6 +48,7 @@ class Stack:
             "DJANGO_SETTINGS_MODULE": "notifications_project.settings",
             "DATABASE_URL": database_url(),
             "REDIS_URL": settings.REDIS_URL,
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
             "KAFKA_TOPIC_PREFIX": settings.KAFKA_TOPIC_PREFIX,
             "KAFKA_PARTITIONS": str(settings.KAFKA_PARTITIONS),
@@ -57,13 +63,34 @@ class Stack:
 
     def spawn(self, name: str, argv: list[str], nice: int = 0) -> subprocess.Popen:
         """`nice`: a lower CPU priority for the process and its database backends (bulk work on a shared host)."""
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115
-        env = {**self.env, "NOTIFY_DB_NICE": str(nice)} if nice else self.env
+        env = {**self.env, "NOTIFY_DB_NICE": str(nice)} if nice else dict(self.env)
         argv = ["nice", "-n", str(nice), *argv] if nice else argv
+        with self._lock:
+            self._commands[name] = (argv, env)
+            return self._popen(name)
+
+    def _popen(self, name: str) -> subprocess.Popen:
+        argv, env = self._commands[name]
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115
         process = subprocess.Popen(argv, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
         self.processes[name] = process
         return process
+
+    def supervise(self) -> None:
+        """Restart a process that exits on its own, as docker-compose's `restart: unless-stopped` does.
+        kill() is a deliberate stop and is not undone."""
+        self._supervising = True
+        threading.Thread(target=self._supervise, name="stack-supervisor", daemon=True).start()
+
+    def _supervise(self) -> None:
+        while self._supervising:
+            with self._lock:
+                for name, process in list(self.processes.items()):
+                    if self._supervising and name in self._commands and process.poll() is not None:
+                        self.restarts[name] = self.restarts.get(name, 0) + 1
+                        self._popen(name)
+            time.sleep(0.5)
 
     def start_broker(self) -> str:
         """Start Tansu unless KAFKA_BOOTSTRAP_SERVERS names a broker; returns bootstrap servers."""
@@ -127,23 +154,30 @@ class Stack:
                                   nice=0 if priority == "high" else nice_bulk)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        process = self.processes.pop(name)
+        with self._lock:
+            process = self.processes.pop(name)
+            self._commands.pop(name, None)
         os.killpg(process.pid, sig)
         process.wait(10)
 
-    def stop(self) -> None:
-        for process in self.processes.values():
+    def stop(self, keep: tuple[str, ...] = ()) -> None:
+        """Stop every process but those named in `keep` (the broker, while topics are deleted)."""
+        self._supervising = False
+        with self._lock:
+            self._commands.clear()
+        stopping = {name: process for name, process in self.processes.items() if name not in keep}
+        for process in stopping.values():
             try:
                 os.killpg(process.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + 10
-        for process in self.processes.values():
+        for name, process in stopping.items():
             try:
                 process.wait(max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-        self.processes.clear()
+            del self.processes[name]
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -22,6 +22,12 @@ def client() -> redis.Redis:
     return _client
 
 
+def forget_client() -> None:
+    """Drop the cached client, for a caller that has just pointed settings.REDIS_URL elsewhere."""
+    global _client
+    _client = None
+
+
 def key(suffix: str) -> str:
     return f"{settings.REDIS_KEY_PREFIX}{suffix}"
 
@@ -55,6 +61,11 @@ def add(notification_id: int, **counts: int) -> bool:
         if value:
             args += [name, value]
     return bool(client().eval(_ADD_AND_CHECK, 1, progress_key(notification_id), *args, time.time()))
+
+
+def repair(notification_id: int, counts: dict[str, int]) -> None:
+    """Set the counters to what PostgreSQL records (an outage can lose an increment, never a row)."""
+    client().hset(progress_key(notification_id), mapping={name: counts.get(name, 0) for name in TERMINAL})
 
 
 def mark(notification_id: int, stage: str) -> None:

@@ -88,12 +88,17 @@ class BatchReport:
     provider: str = "none"
 
 
-@lru_cache(maxsize=256)
 def notification_info(notification_id: int) -> NotificationInfo | None:
-    """Per-process cache: a fan-out's thousands of batches share one notification."""
-    notification = Notification.objects.select_related("category", "template").filter(pk=notification_id).first()
-    if notification is None:
+    try:
+        return _notification_info(notification_id)
+    except Notification.DoesNotExist:  # not cached: it may be committed by the time the batch comes back
         return None
+
+
+@lru_cache(maxsize=256)
+def _notification_info(notification_id: int) -> NotificationInfo:
+    """Per-process cache: a fan-out's thousands of batches share one notification."""
+    notification = Notification.objects.select_related("category", "template").get(pk=notification_id)
     category = notification.category
     expires_at = notification.expires_at or notification.created_at + timedelta(seconds=category.ttl_seconds)
     rules = gate.Rules(notification.pk, category.slug, urgent=category.is_transactional or category.priority == "high",
@@ -116,8 +121,7 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
     `deferred` says why an earlier pass held this batch back (frequency cap, quiet hours)."""
     info = notification_info(notification_id)
     if info is None:
-        log.warning("batch %s names unknown notification %s; skipped", batch_id, notification_id)
-        return BatchReport()
+        return BatchReport(dead_ids=list(recipient_ids), dead_reason="unknown notification")
     run_state = control.state(notification_id)
     if run_state == control.PAUSED:
         batch = {"n": notification_id, "c": channel, "p": priority, "b": batch_id, "r": recipient_ids, "a": attempt,
@@ -125,32 +129,39 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
         if control.park(notification_id, batch):
             return BatchReport()
         run_state = control.state(notification_id)
-    batch_key = f"{notification_id}:{batch_id}"
-    state = claims.claim(batch_key)
-    if state == "done":
+    first_pass = attempt == 1 and not deferred and not replay  # later passes inherit their recipients
+    claim = claims.claim(notification_id, channel, batch_id, recipient_ids if first_pass else None)
+    if claim.state == "done":
         return BatchReport()
-    if state == "busy":
-        raise BatchBusy(batch_key)
+    if claim.state == "busy":
+        raise BatchBusy(claim.batch_key)
+    if claim.foreign:
+        recipient_ids = [r for r in recipient_ids if r not in claim.foreign]
     try:
         ref = gate.BatchRef(batch_id, priority, attempt, deferred)
         cancelled = run_state == control.CANCELLED
-        report = _send_claimed(info, channel, ref, recipient_ids, resume or state == "resume" or cancelled, replay,
-                               cancelled)
+        report = _send_claimed(info, channel, ref, recipient_ids, resume or claim.state == "resume" or cancelled,
+                               replay, claim, cancelled)
     except BaseException:
-        claims.release(batch_key)
+        claims.release(claim)
         raise
-    claims.finish(batch_key)
+    claims.finish(claim)
     return report
 
 
 def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, recipient_ids: list[int],
-                  resume: bool, replay: bool, cancelled: bool = False) -> BatchReport:
+                  resume: bool, replay: bool, claim: claims.Claim, cancelled: bool = False) -> BatchReport:
     attempt = ref.attempt
     if resume or replay:
         done = records.already_recorded(info.id, channel, recipient_ids, except_dead_lettered=replay)
         recipient_ids = [r for r in recipient_ids if r not in done]
     outcomes = records.Outcomes()
     report = BatchReport()
+    if claim.journal:  # the provider took these before an earlier run of this batch died
+        for recipient_id in recipient_ids:
+            if recipient_id in claim.journal:
+                outcomes.add(recipient_id, DeliveryStatus.SENT, provider_id=claim.journal[recipient_id])
+        recipient_ids = [r for r in recipient_ids if r not in claim.journal]
     if cancelled:
         for recipient_id in recipient_ids:
             outcomes.add(recipient_id, DeliveryStatus.SKIPPED, "cancelled")
@@ -169,6 +180,8 @@ def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, reci
         targets = _with_content(info, channel, targets, outcomes)
     if targets:
         results, report.provider = _call_provider(channel, targets)
+        claims.write_journal(claim, {t.recipient_id: r.provider_id for t, r in zip(targets, results, strict=True)
+                                     if r.outcome is Outcome.SENT})
         _collect(info, channel, targets, results, attempt, outcomes, report)
     counts = records.write(info.id, channel, outcomes, attempts=attempt, replace_dead_lettered=replay)
     report.counts = dict(counts)

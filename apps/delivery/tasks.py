@@ -15,10 +15,11 @@ from apps.monitoring import metrics
 from apps.monitoring.logs import log_context
 from apps.streaming.topics import RETRY, channel_topic, topic_name
 
-from . import events, progress, queues, records
+from . import events, holders, progress, queues, records
 from .audience_stream import stream_audience
 from .dead_letters import dead_letter
 from .models import DeliveryStatus, Notification, NotificationStatus
+from .outages import requeue_on_outage
 from .sender import BatchBusy, RateLimited, notification_info, send_batch
 from .signals import notification_completed
 
@@ -29,21 +30,35 @@ DISPATCH_LEASE_SECONDS = 60
 
 
 @shared_task(name="delivery.dispatch", bind=True, acks_late=True, max_retries=None)
-def dispatch_notification(self, notification_id: int) -> None:
-    """Stream the audience and publish recipient batches to notify.<channel>.<priority>."""
+@requeue_on_outage
+def dispatch_notification(self, notification_id: int, again: bool = False) -> None:
+    """Stream the audience and publish recipient batches to notify.<channel>.<priority>.
+
+    `again`: a re-dispatch of a stalled notification (see reconcile_notification). Recipients that
+    a batch already claimed are not sent again: the new batches find them claimed (foreign)."""
     notification = Notification.objects.select_related("category").filter(pk=notification_id).first()
     if notification is None:
-        log.warning("dispatch of unknown notification %s skipped", notification_id)
+        dead_letter("dispatch", "unknown notification", notification_id=notification_id)
         return
-    if notification.status in (NotificationStatus.DISPATCHED, NotificationStatus.COMPLETED):
+    if notification.status == NotificationStatus.COMPLETED or (
+            notification.status == NotificationStatus.DISPATCHED and not again):
         return
     # One dispatcher at a time: a second event for the same notification (a trigger retried while it
     # was still accepted) must not stream the audience alongside the first, or both would send. The
     # lease is renewed per chunk; the copy waits and then finds the notification dispatched, or, if
-    # the first dispatcher died, takes over once the lease lapses.
+    # the first dispatcher died, takes over once the lease lapses (at once if it died on this host).
     lease = progress.key(f"dispatching:{notification_id}")
-    if not progress.client().set(lease, self.request.id or "direct", nx=True, ex=DISPATCH_LEASE_SECONDS):
+    holder = holders.acquire(lease, DISPATCH_LEASE_SECONDS)
+    if holder is None:
         raise self.retry(countdown=DISPATCH_LEASE_SECONDS / 4)
+    try:
+        _dispatch(notification, lease)
+    finally:
+        holders.release(lease, holder)
+
+
+def _dispatch(notification: Notification, lease: str) -> None:
+    notification_id = notification.pk
     # A second dispatch of the same notification (a redelivered task) marks its batches "resume",
     # so senders drop recipients already recorded instead of trusting the batch numbering.
     generation = progress.client().incr(progress.key(f"dispatch:{notification_id}"))
@@ -81,6 +96,14 @@ def dispatch_notification(self, notification_id: int) -> None:
                 dispatched_at=timezone.now())
     progress.client().hset(progress.progress_key(notification_id), "targeted", targeted)
     _add_progress(notification_id, priority)  # every batch may already have finished
+    reconcile_notification.apply_async(args=[notification_id, priority], countdown=_reconcile_after(targeted),
+                                       queue=queues.dispatch_queue(priority))
+
+
+def _reconcile_after(targeted: int, checks: int = 0) -> float:
+    """Counting a big notification's rows takes a while, so check it less often; and back off, since
+    deferred recipients may keep one open for hours."""
+    return min(max(settings.RECONCILE_SECONDS, targeted / 50_000) * 2 ** checks, 600.0)
 
 
 def _set_status(notification_id: int, **fields) -> None:  # noqa: ANN003
@@ -113,6 +136,7 @@ def _add_progress(notification_id: int, priority: str, **counts: int) -> None:
 
 
 @shared_task(name="delivery.send_chunk", bind=True, acks_late=True, max_retries=None)
+@requeue_on_outage
 def send_chunk(self, notification_id: int, channel: str, batch_id: str, recipient_ids: list[int], attempt: int = 1,
                resume: bool = False, priority: str = "normal", replay: bool = False, deferred: str = "") -> dict:
     try:
@@ -160,7 +184,45 @@ def enqueue_batch(batch: dict, delay: float, queue: str, producer=None) -> None:
     )
 
 
+@shared_task(name="delivery.reconcile", acks_late=True)
+@requeue_on_outage
+def reconcile_notification(notification_id: int, priority: str = "normal", checks: int = 0) -> None:
+    """The safety net under the Redis counters: until the notification completes, check now and then
+    whether PostgreSQL records every recipient, and if so, repair the counters and finalize.
+
+    A send task that an outage stopped between writing its rows and counting them is resumed,
+    and the resumed run finds those rows recorded and counts nothing: without this, such a
+    notification would wait forever one batch short.
+    """
+    notification = Notification.objects.filter(pk=notification_id).values("status", "targeted").first()
+    if notification is None or notification["status"] == NotificationStatus.COMPLETED:
+        return
+    counts = records.count_by_status(notification_id)
+    targeted = notification["targeted"] or 0
+    if sum(counts.values()) >= targeted:
+        log.info("notification %s reconciled from PostgreSQL", notification_id)
+        progress.repair(notification_id, counts)
+        progress.mark(notification_id, "all_recorded")
+        finalize_notification(notification_id)
+        return
+    last_recorded = progress.read(notification_id).get("t_last_recorded", 0.0)
+    if notification["status"] == NotificationStatus.DISPATCHED and \
+            time.time() - last_recorded > settings.REDISPATCH_STALLED_SECONDS:
+        # Nothing recorded for a long while and recipients still open: a batch can be lost outright
+        # (kombu's Redis transport pops a task before noting it unacknowledged, and a broker restart
+        # between the two drops it). Dispatching again sends only what no batch has claimed.
+        log.warning("notification %s stalled with %d of %d recorded; dispatching it again", notification_id,
+                    sum(counts.values()), targeted)
+        dispatch_notification.apply_async(args=[notification_id], kwargs={"again": True},
+                                          queue=queues.dispatch_queue(priority))
+        return
+    reconcile_notification.apply_async(args=[notification_id, priority, checks + 1],
+                                       countdown=_reconcile_after(targeted, checks + 1),
+                                       queue=queues.dispatch_queue(priority))
+
+
 @shared_task(name="delivery.finalize", acks_late=True)
+@requeue_on_outage
 def finalize_notification(notification_id: int) -> None:
     """Recount from PostgreSQL (the record) and close the notification."""
     counts = records.count_by_status(notification_id)

@@ -2,8 +2,9 @@
 
 It holds each answer for `latency_ms`, as FCM and APNs take tens of milliseconds, and counts every
 token it accepted so that a run can be checked for misses and duplicates. Faults are injected per
-run (`Faults`): a share of requests answered 5xx, 429 with Retry-After, or held past the client's
-timeout (none of those count as received), and a share of tokens answered "Unregistered". Which
+run (`Faults`): a share of requests answered 5xx, 429 with Retry-After, held past the client's
+timeout or dropped without an answer (none of those count as received), a share answered slowly, and
+a share of tokens answered "Unregistered". Which
 tokens are invalid is decided by their hash, so a token stays invalid when it is retried. Seeded tokens look like
 "fake:<device id>:<hex>"; their counts live in a bytearray indexed by device id (2.5 MB for 2.5M
 devices, where a dict would take hundreds), other tokens in a dict.
@@ -71,8 +72,12 @@ class Faults:
     fail_timeout: float = 0.0
     fail_invalid: float = 0.0
     fail_unavailable: float = 0.0  # per token, transient: only those tokens should be sent again
+    fail_reset: float = 0.0  # the connection is dropped without an answer
+    fail_stuck: float = 0.0  # per token, by its hash: answered "Unavailable" on every attempt
+    slow: float = 0.0  # answered normally, after slow_ms (under the client's timeout)
     retry_after_s: float = 1.0
     timeout_hold_s: float = 12.0
+    slow_ms: float = 500.0
 
     @classmethod
     def from_query(cls, query: dict) -> Faults:
@@ -80,13 +85,16 @@ class Faults:
         for f in fields(cls):
             if f.name in query:
                 value = float(query[f.name])
-                if f.name.startswith("fail_") and not 0.0 <= value <= 1.0:
+                if (f.name.startswith("fail_") or f.name == "slow") and not 0.0 <= value <= 1.0:
                     raise ValueError(f"{f.name} must be between 0 and 1")
                 values[f.name] = value
         return cls(**values)
 
     def is_invalid(self, token: str) -> bool:
         return self.fail_invalid > 0 and zlib.crc32(token.encode()) % 10_000 < self.fail_invalid * 10_000
+
+    def is_stuck(self, token: str) -> bool:
+        return self.fail_stuck > 0 and zlib.crc32(b"stuck:" + token.encode()) % 10_000 < self.fail_stuck * 10_000
 
 
 def make_app(latency_ms: float = 0.0, faults: Faults | None = None) -> web.Application:
@@ -107,7 +115,9 @@ def make_app(latency_ms: float = 0.0, faults: Faults | None = None) -> web.Appli
             return web.json_response({"error": "InvalidArgument", "detail": str(exc)}, status=400)
         state["requests"] += 1
         faults: Faults = state["faults"]
-        roll = random.random()
+        # A low-discrepancy sequence, not random(): any run of requests gets its faults in proportion,
+        # so even a small run sees every kind it asked for.
+        roll = (state["requests"] * 0.6180339887498949) % 1.0
         if roll < faults.fail_timeout:
             inject("timeout")
             await asyncio.sleep(faults.timeout_hold_s)
@@ -117,6 +127,17 @@ def make_app(latency_ms: float = 0.0, faults: Faults | None = None) -> web.Appli
             inject("5xx")
             return web.json_response({"error": "Unavailable"}, status=503)
         roll -= faults.fail_5xx
+        if roll < faults.fail_reset:
+            inject("reset")
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=500)  # never reaches the client: its connection is gone
+        roll -= faults.fail_reset
+        if roll < faults.slow:
+            inject("slow")
+            await asyncio.sleep(faults.slow_ms / 1000.0)
+            roll = 1.0  # and then answered normally
+        roll -= faults.slow
         if roll < faults.fail_429:
             inject("429")
             return web.json_response({"error": "QuotaExceeded"}, status=429,
@@ -128,7 +149,7 @@ def make_app(latency_ms: float = 0.0, faults: Faults | None = None) -> web.Appli
             elif faults.is_invalid(token):
                 inject("invalid")
                 failed[str(index)] = "Unregistered"
-            elif faults.fail_unavailable and random.random() < faults.fail_unavailable:
+            elif faults.is_stuck(token) or faults.fail_unavailable and random.random() < faults.fail_unavailable:
                 inject("unavailable")
                 failed[str(index)] = "Unavailable"
             else:

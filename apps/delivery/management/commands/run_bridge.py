@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.delivery import clock
 from apps.delivery.bridge import handle_batches, handle_deferred, handle_events, handle_retries, retry_due_at
+from apps.delivery.outages import forget_broken_connections
 from apps.preferences.models import Channel, Priority
 from apps.streaming.client import (
     BrokerUnavailable,
@@ -72,8 +73,22 @@ class Command(BaseCommand):
                                    hold_seconds=hold, grace_seconds=grace, now=now, fetch_wait_ms=fetch_wait)
         self.stdout.write(f"bridge {group} consuming {len(topics)} topic(s)")
         try:
-            run_consumer(options_, handler, should_stop=lambda: bool(stopping), due_at=due_at)
+            run_consumer(options_, _dropping_broken_connections(handler), should_stop=lambda: bool(stopping),
+                         due_at=due_at)
         except KeyboardInterrupt:
             pass
         except DependencyGone as exc:
             raise CommandError(f"bridge {group} stopping: {exc}") from None
+
+
+def _dropping_broken_connections(handler):  # noqa: ANN001, ANN202
+    """A failed hand-off is retried by the consumer; a database connection it broke must not be reused."""
+
+    def handle(messages):  # noqa: ANN001, ANN202
+        try:
+            handler(messages)
+        except Exception:
+            forget_broken_connections()
+            raise
+
+    return handle

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ChaosConfig(AppConfig):
+    name = "apps.chaos"
+    verbose_name = "Chaos scenarios"
