@@ -5,7 +5,7 @@ import json
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from apps.audience.models import Recipient
@@ -90,7 +90,6 @@ def assert_json_error_or_success(answer) -> None:  # noqa: ANN001
         assert isinstance(body.get("error"), str) and body["error"]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payload=request_like | json_values)
 def test_fuzzed_notification_requests_get_a_json_answer_never_a_500(client, tokens, broker, payload):
     answer = client.post("/api/notifications", data=json.dumps(payload), content_type="application/json",
@@ -98,7 +97,6 @@ def test_fuzzed_notification_requests_get_a_json_answer_never_a_500(client, toke
     assert_json_error_or_success(answer)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.binary(max_size=300))
 def test_fuzzed_raw_bytes_get_a_json_answer_never_a_500(client, tokens, raw):
     answer = client.post("/api/notifications", data=raw, content_type="application/json",
@@ -109,7 +107,6 @@ def test_fuzzed_raw_bytes_get_a_json_answer_never_a_500(client, tokens, raw):
     assert_json_error_or_success(answer)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payload=st.fixed_dictionaries({}, optional={
     "preferences": st.dictionaries(st.sampled_from(["promotions", "security", "nope"]),
                                    st.dictionaries(st.sampled_from(["push", "email", "fax"]), json_values,
@@ -129,6 +126,30 @@ def test_oversized_bodies_are_refused_before_they_are_read(client, tokens, setti
         answer = getattr(client, method)(path, data=big, content_type="application/json",
                                          HTTP_AUTHORIZATION=f"Bearer {tokens[token]}")
         assert answer.status_code == 413 and "larger than" in answer.json()["error"]
+
+
+@pytest.mark.parametrize("body", [
+    '{"preferences": {"\\u0000": null}}', '{"timezone": "Europe/London\\u0000"}',
+    '{"category": "goal-alerts", "title": "a\\u0000b", "audience": {"all": true}}',
+    "[" * 100_000 + "]" * 100_000,
+])
+def test_nul_characters_and_deep_nesting_get_a_400(client, tokens, broker, body):
+    for method, path, token in (("post", "/api/notifications", "service"), ("patch", "/api/me/preferences", "user")):
+        answer = getattr(client, method)(path, data=body, content_type="application/json",
+                                         HTTP_AUTHORIZATION=f"Bearer {tokens[token]}")
+        assert answer.status_code == 400, answer.content[:300]
+        assert_json_error_or_success(answer)
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("post", "/api/recipients/a%00b/token"), ("get", "/api/recipients/a%00b/deliveries"),
+    ("get", "/api/notifications/1%00"), ("get", "/api/inbox?before=1%00"), ("get", "/api/inbox?before=x"),
+    ("get", "/preferences/a%00b"), ("post", "/unsubscribe/a%00b"),
+])
+def test_nul_characters_in_urls_never_give_a_500(client, tokens, method, path):
+    token = tokens["user"] if "/inbox" in path else tokens["service"]
+    answer = getattr(client, method)(path, HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert answer.status_code in (400, 404, 410), (answer.status_code, answer.content[:300])
 
 
 INJECTIONS = ["{{ settings.SECRET_KEY }}", "{% debug %}", "{% load static %}{% static 'x' %}",

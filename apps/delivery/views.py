@@ -31,15 +31,50 @@ def error(status: int, message: str, field: str | None = None) -> JsonResponse:
     return JsonResponse(body, status=status)
 
 
-def oversized(request: HttpRequest) -> JsonResponse | None:
-    """413 for a body over NOTIFY_API_MAX_BODY_BYTES, judged before the body is read."""
+class BodyError(ValueError):
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+    def response(self) -> JsonResponse:
+        return error(self.status, self.message, self.field)
+
+
+def read_json_body(request: HttpRequest) -> object:
+    """The parsed JSON body, or BodyError: 413 over NOTIFY_API_MAX_BODY_BYTES (judged before the body is
+    read), 415 for another content type, 400 for bad JSON or a NUL character, which PostgreSQL text cannot hold.
+    """
     try:
         length = int(request.headers.get("Content-Length") or 0)
     except ValueError:
-        return error(400, "Content-Length is not a number")
+        raise BodyError(400, "Content-Length is not a number") from None
     if length > settings.API_MAX_BODY_BYTES or len(request.body) > settings.API_MAX_BODY_BYTES:
-        return error(413, f"body larger than {settings.API_MAX_BODY_BYTES} bytes")
-    return None
+        raise BodyError(413, f"body larger than {settings.API_MAX_BODY_BYTES} bytes")
+    if request.content_type != "application/json":
+        raise BodyError(415, "send Content-Type: application/json")
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise BodyError(400, "body is not valid JSON", "body") from None
+    except RecursionError:
+        raise BodyError(400, "body is nested too deeply", "body") from None
+    if _holds_nul(data):
+        raise BodyError(400, "text must not contain NUL (\\u0000) characters", "body")
+    return data
+
+
+def _holds_nul(value: object) -> bool:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def token_required(view):  # noqa: ANN001, ANN201
@@ -60,19 +95,12 @@ def token_required(view):  # noqa: ANN001, ANN201
 @require_http_methods(["POST"])
 @token_required
 def create_notification(request: HttpRequest) -> JsonResponse:
-    too_large = oversized(request)
-    if too_large:
-        return too_large
-    if request.content_type != "application/json":
-        return error(415, "send Content-Type: application/json")
-    try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return error(400, "body is not valid JSON", "body")
     key = request.headers.get("Idempotency-Key")
     try:
-        parsed = parse_request(data, idempotency_key=key)
+        parsed = parse_request(read_json_body(request), idempotency_key=key)
         notification = submit(parsed, Source.API)
+    except BodyError as exc:
+        return exc.response()
     except RequestError as exc:
         return error(400, exc.message, exc.field)
     except BrokerUnavailable:

@@ -7,8 +7,6 @@ GET/POST  /unsubscribe/<signed>    RFC 8058: mail clients POST "List-Unsubscribe
 
 from __future__ import annotations
 
-import json
-
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
@@ -16,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from apps.audience.models import Recipient
 from apps.audience.tokens import as_recipient
-from apps.delivery.views import oversized
+from apps.delivery.views import BodyError, read_json_body
 
 from . import links, service
 from .models import Category, Channel
@@ -27,17 +25,10 @@ from .models import Category, Channel
 @as_recipient
 def my_preferences(request: HttpRequest, recipient: Recipient) -> JsonResponse:
     if request.method == "PATCH":
-        too_large = oversized(request)
-        if too_large:
-            return too_large
-        if request.content_type != "application/json":
-            return JsonResponse({"error": "send Content-Type: application/json"}, status=415)
         try:
-            data = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
-            return JsonResponse({"error": "body is not valid JSON", "field": "body"}, status=400)
-        try:
-            service.update(recipient, data)
+            service.update(recipient, read_json_body(request))
+        except BodyError as exc:
+            return exc.response()
         except service.PreferenceError as exc:
             return JsonResponse({"error": exc.message, "field": exc.field}, status=400)
         recipient.refresh_from_db()
