@@ -19,20 +19,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from itertools import groupby
 
 import redis
 
 from . import holders
-from .progress import client, key
+from .progress import client, key, script
 
 LEASE_SECONDS = 120
 DONE_TTL_SECONDS = 7 * 86400
 RECIPIENT_TTL_SECONDS = 2 * 86400
 SHARD_BITS = 13
-_SHARD_MASK = (1 << SHARD_BITS) - 1
 
 # KEYS: batch state, claim count, foreign list, sent journal, recipient bitmap shards...
-# ARGV: holder, lease, done ttl, recipient ttl, then (shard key index, bit, recipient id) per recipient
+# ARGV: holder, lease, done ttl, recipient ttl, then per shard: its first id and its recipients' bit
+# offsets, comma-separated. One BITFIELD per shard sets the bits and answers which were set before.
 _CLAIM = """
 local state = redis.call('GET', KEYS[1])
 if state == 'done' then return {'done', ''} end
@@ -42,16 +43,25 @@ local claims = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 if claims > 1 then return {'resume', redis.call('GET', KEYS[3]) or '', redis.call('GET', KEYS[4]) or ''} end
 local foreign = {}
-for i = 5, #ARGV, 3 do
-  if redis.call('SETBIT', KEYS[tonumber(ARGV[i])], ARGV[i + 1], 1) == 1 then
-    foreign[#foreign + 1] = ARGV[i + 2]
+for shard = 5, #KEYS do
+  local first_id = tonumber(ARGV[2 * shard - 5])
+  local ops, offsets = {}, {}
+  for offset in string.gmatch(ARGV[2 * shard - 4], '%d+') do
+    local n = #ops
+    ops[n + 1] = 'SET'; ops[n + 2] = 'u1'; ops[n + 3] = offset; ops[n + 4] = 1
+    offsets[#offsets + 1] = offset
   end
+  local before = redis.call('BITFIELD', KEYS[shard], unpack(ops))
+  for i = 1, #before do
+    if before[i] == 1 then foreign[#foreign + 1] = first_id + tonumber(offsets[i]) end
+  end
+  redis.call('EXPIRE', KEYS[shard], ARGV[4])
 end
-for i = 5, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
 local listed = table.concat(foreign, ',')
 if #foreign > 0 then redis.call('SET', KEYS[3], listed, 'EX', ARGV[3]) end
 return {'fresh', listed}
 """
+_claim = script(_CLAIM)
 
 
 @dataclass(frozen=True)
@@ -79,16 +89,14 @@ def claim(notification_id: int, channel: str, batch_id: str, recipient_ids: list
     keys = _batch_keys(batch_key)
     holder = holders.new_holder()
     args: list = [holder, LEASE_SECONDS, DONE_TTL_SECONDS, RECIPIENT_TTL_SECONDS]
-    shard_keys: dict[int, int] = {}
-    for recipient_id in recipient_ids or ():
-        shard = recipient_id >> SHARD_BITS
-        index = shard_keys.get(shard)
-        if index is None:
-            keys.append(key(f"recipients:{notification_id}:{channel}:{shard}"))
-            index = shard_keys[shard] = len(keys)
-        args += (index, recipient_id & _SHARD_MASK, recipient_id)
+    # A batch's ids come sorted from the audience stream, so this is one group, rarely two; a group
+    # per run of one shard stays correct for unsorted ids too.
+    for shard, members in groupby(recipient_ids or (), key=lambda recipient_id: recipient_id >> SHARD_BITS):
+        first_id = shard << SHARD_BITS
+        keys.append(key(f"recipients:{notification_id}:{channel}:{shard}"))
+        args += (first_id, ",".join([str(recipient_id - first_id) for recipient_id in members]))
     for _ in range(2):
-        state, detail, *journal = (_text(v) for v in client().eval(_CLAIM, len(keys), *keys, *args))
+        state, detail, *journal = (_text(v) for v in _claim(keys=keys, args=args, client=client()))
         if state != "busy" or not (holders.is_gone(detail) and holders.take_over(keys[0], detail)):
             break
     if state in ("busy", "done"):

@@ -10,6 +10,7 @@ import time
 
 import redis
 from django.conf import settings
+from redis.commands.core import Script
 
 _client: redis.Redis | None = None
 TERMINAL = ("sent", "failed", "skipped", "dead_lettered")
@@ -26,6 +27,12 @@ def forget_client() -> None:
     """Drop the cached client, for a caller that has just pointed settings.REDIS_URL elsewhere."""
     global _client
     _client = None
+
+
+def script(text: str) -> Script:
+    """A Lua script run by its SHA (EVALSHA), loaded again by redis-py if Redis lost it; call it with
+    client=client(), which may change."""
+    return Script(None, text.encode())
 
 
 def key(suffix: str) -> str:
@@ -52,6 +59,7 @@ if done >= tonumber(v[1]) then
 end
 return 0
 """
+_add_and_check = script(_ADD_AND_CHECK)
 
 
 def add(notification_id: int, **counts: int) -> bool:
@@ -60,7 +68,7 @@ def add(notification_id: int, **counts: int) -> bool:
     for name, value in counts.items():
         if value:
             args += [name, value]
-    return bool(client().eval(_ADD_AND_CHECK, 1, progress_key(notification_id), *args, time.time()))
+    return bool(_add_and_check(keys=[progress_key(notification_id)], args=[*args, time.time()], client=client()))
 
 
 def repair(notification_id: int, counts: dict[str, int]) -> None:

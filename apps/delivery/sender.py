@@ -158,9 +158,7 @@ def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, reci
     outcomes = records.Outcomes()
     report = BatchReport()
     if claim.journal:  # the provider took these before an earlier run of this batch died
-        for recipient_id in recipient_ids:
-            if recipient_id in claim.journal:
-                outcomes.add(recipient_id, DeliveryStatus.SENT, provider_id=claim.journal[recipient_id])
+        outcomes.add_sent({r: claim.journal[r] for r in recipient_ids if r in claim.journal})
         recipient_ids = [r for r in recipient_ids if r not in claim.journal]
     if cancelled:
         for recipient_id in recipient_ids:
@@ -173,17 +171,17 @@ def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, reci
     for recipient_id in recipient_ids:
         if recipient_id not in with_contact:
             outcomes.add(recipient_id, DeliveryStatus.SKIPPED, NO_CONTACT_REASON.get(channel, "no_contact"))
+    if targets and not info.first_send_marked:
+        progress.mark(info.id, "first_send")
+        info.first_send_marked = True
+    targets, shared_content = _with_content(info, channel, targets, outcomes) if targets else ([], None)
     if targets:
-        if not info.first_send_marked:
-            progress.mark(info.id, "first_send")
-            info.first_send_marked = True
-        targets = _with_content(info, channel, targets, outcomes)
-    if targets:
-        results, report.provider = _call_provider(channel, targets)
-        claims.write_journal(claim, {t.recipient_id: r.provider_id for t, r in zip(targets, results, strict=True)
-                                     if r.outcome is Outcome.SENT})
-        _collect(info, channel, targets, results, attempt, outcomes, report)
-    counts = records.write(info.id, channel, outcomes, attempts=attempt, replace_dead_lettered=replay)
+        results, report.provider = _call_provider(channel, targets, shared_content)
+        sent = _collect(info, channel, targets, results, attempt, outcomes, report)
+        claims.write_journal(claim, sent)
+        outcomes.add_sent(sent)
+    counts = records.write(info.id, channel, outcomes, attempts=attempt, replace_dead_lettered=replay,
+                           first_write=claim.state == "fresh")
     report.counts = dict(counts)
     for outcome, n in counts.items():
         metrics.count(channel, info.category, report.provider, outcome, n)
@@ -194,16 +192,16 @@ def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, reci
 
 
 def _with_content(info: NotificationInfo, channel: str, targets: list[Target],
-                  outcomes: records.Outcomes) -> list[Target]:
-    """Each target with its rendered content; a recipient whose message cannot be rendered fails alone."""
+                  outcomes: records.Outcomes) -> tuple[list[Target], Content | None]:
+    """The targets that have a message, and the content they share (None when each carries its own
+    rendering); a recipient whose message cannot be rendered fails alone."""
     if not info.texts(channel).personal:
         try:
-            content = info.content(channel)
+            return targets, info.content(channel)
         except rendering.RenderError as exc:
             for recipient_id in dict.fromkeys(t.recipient_id for t in targets):
                 outcomes.add(recipient_id, DeliveryStatus.FAILED, str(exc))
-            return []
-        return [t._replace(content=content) for t in targets]
+            return [], None
     profiles = load_profiles(list({t.recipient_id for t in targets}))
     contents: dict[int, Content | rendering.RenderError] = {}
     for recipient_id, profile in profiles.items():
@@ -214,10 +212,10 @@ def _with_content(info: NotificationInfo, channel: str, targets: list[Target],
             contents[recipient_id] = exc
             outcomes.add(recipient_id, DeliveryStatus.FAILED, str(exc))
     return [t._replace(content=contents[t.recipient_id]) for t in targets
-            if isinstance(contents.get(t.recipient_id), Content)]
+            if isinstance(contents.get(t.recipient_id), Content)], None
 
 
-def _call_provider(channel: str, targets: list[Target]) -> tuple[list[Result], str]:
+def _call_provider(channel: str, targets: list[Target], shared_content: Content | None) -> tuple[list[Result], str]:
     """One call per provider and max_batch targets (push tokens go to the service of their platform)."""
     results: list[Result | None] = [None] * len(targets)
     groups: dict[str, list[int]] = defaultdict(list)
@@ -240,7 +238,7 @@ def _call_provider(channel: str, targets: list[Target]) -> tuple[list[Result], s
         for start in range(0, len(indexes), transport.max_batch):
             part = indexes[start:start + transport.max_batch]
             started = time.perf_counter()
-            part_results = _send_part(transport, [targets[i] for i in part])
+            part_results = _send_part(transport, [targets[i] for i in part], shared_content)
             metrics.PROVIDER_SECONDS.labels(transport.name).observe(time.perf_counter() - started)
             if any(r.error.startswith("HTTP 429") for r in part_results):
                 ratelimit.cut(transport.name, transport.rate_per_s)
@@ -250,28 +248,34 @@ def _call_provider(channel: str, targets: list[Target]) -> tuple[list[Result], s
     return results, (names.pop() if len(names) == 1 else "mixed" if names else "none")  # type: ignore[return-value]
 
 
-def _send_part(transport, targets: list[Target]) -> list[Result]:  # noqa: ANN001
+def _send_part(transport, targets: list[Target], shared_content: Content | None) -> list[Result]:  # noqa: ANN001
     """One provider call; targets sharing one content go as a batch, personalised ones each with theirs."""
     try:
-        return transport.send_batch(targets[0].content, targets)
+        return transport.send_batch(shared_content or targets[0].content, targets)
     except TransportError as exc:
         return exc.as_results(len(targets))
 
 
 def _collect(info: NotificationInfo, channel: str, targets: list[Target], results: list[Result], attempt: int,
-             outcomes: records.Outcomes, report: BatchReport) -> None:
-    """Fold per-target results into one outcome per recipient: sent if any of their devices got it."""
-    by_recipient: dict[int, list[Result]] = defaultdict(list)
+             outcomes: records.Outcomes, report: BatchReport) -> dict[int, str]:
+    """Fold per-target results into one outcome per recipient: sent if any of their devices got it.
+
+    Returns the sent ones (recipient id -> provider message id), for the caller to journal and then
+    record; the others go into `outcomes` and `report` here.
+    """
+    sent: dict[int, str] = {}
+    unsent: dict[int, list[Result]] = defaultdict(list)
     invalid_addresses = []
     for target, result in zip(targets, results, strict=True):
-        by_recipient[target.recipient_id].append(result)
+        if result.outcome is Outcome.SENT:
+            sent.setdefault(target.recipient_id, result.provider_id)
+            continue
+        unsent[target.recipient_id].append(result)
         if result.invalid_address:
             invalid_addresses.append(target.address)
     retry_after = 0.0
-    for recipient_id, results_of_one in by_recipient.items():
-        sent = next((r for r in results_of_one if r.outcome is Outcome.SENT), None)
-        if sent:
-            outcomes.add(recipient_id, DeliveryStatus.SENT, provider_id=sent.provider_id)
+    for recipient_id, results_of_one in unsent.items():
+        if recipient_id in sent:
             continue
         transient = next((r for r in results_of_one if r.outcome is Outcome.TRANSIENT), None)
         if transient is None:
@@ -287,3 +291,4 @@ def _collect(info: NotificationInfo, channel: str, targets: list[Target], result
         report.retry_delay = backoff(attempt, retry_after)
     if channel == "push":
         deactivate_tokens(invalid_addresses, "provider: invalid token")
+    return sent

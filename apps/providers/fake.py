@@ -50,7 +50,8 @@ class FakePushTransport(Transport):
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("fake provider: unexpected answer body (HTTP %s)", response.status)
             raise TransportError(f"unexpected answer body (HTTP {response.status})") from None
-        results = [Result(Outcome.SENT, provider_id=f"{batch}-{i}") for i in range(len(targets))]
+        sent = Outcome.SENT
+        results = [Result(sent, f"{batch}-{i}") for i in range(len(targets))]
         for index, reason in failed.items():
             outcome = Outcome.PERMANENT if reason in PERMANENT_ERRORS else Outcome.TRANSIENT
             results[int(index)] = Result(outcome, error=reason, invalid_address=reason in INVALID_TOKEN_ERRORS)
