@@ -1,9 +1,11 @@
 """Delivery rows written in bulk, on the real PostgreSQL: every write is idempotent."""
 
 import pytest
+from django.db import connection
 
 from apps.delivery import records
 from apps.delivery.models import Delivery, DeliveryStatus
+from apps.delivery.pgarray import text_array
 
 
 def outcomes(*recipients: tuple[int, int, str]) -> records.Outcomes:
@@ -27,3 +29,10 @@ def test_a_first_write_that_meets_recorded_rows_keeps_them_and_counts_only_new_o
     rows = dict(Delivery.of_notification(notification_id).values_list("recipient_id", "provider_message_id"))
     assert rows == {1: "a", 2: "b", 3: "c"}
     assert records.write(notification_id, "push", outcomes((3, sent, "c"))) == {}
+
+
+@pytest.mark.parametrize("values", [[], [""], ["", ""], ["a", "b c"], ['say "hi"', "back\\slash", "{,}", "NULL"]])
+def test_text_arrays_reach_postgresql_unchanged(db, values):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::text[]", [text_array(values)])
+        assert cursor.fetchone()[0] == values

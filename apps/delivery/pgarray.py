@@ -10,5 +10,10 @@ def int_array(values: Iterable[int]) -> str:
     return "{" + ",".join(map(str, values)) + "}"
 
 
-def text_array(values: Iterable[str]) -> str:
-    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+def text_array(values: list[str]) -> str:
+    if not values:
+        return "{}"
+    joined = '","'.join(values)
+    if '"' in joined or "\\" in joined:  # rare: escape each element
+        joined = '","'.join(v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
+    return '{"' + joined + '"}'
