@@ -13,19 +13,13 @@ from django.conf import settings
 
 from .progress import client, key
 
-_CACHE_SECONDS = 0.2
-_cached = (0.0, 0.0)  # (read at, offset)
-
 
 def _offset() -> float:
-    global _cached
+    # Read on every call, never cached: a cached offset let one process act in the previous test's
+    # day for a moment after the clock moved (a cap counted in the wrong window). Tests only.
     if not settings.CONTROLLABLE_CLOCK:
         return 0.0
-    read_at, offset = _cached
-    if time.monotonic() - read_at > _CACHE_SECONDS:
-        offset = float(client().get(key("clock:offset")) or 0.0)
-        _cached = (time.monotonic(), offset)
-    return offset
+    return float(client().get(key("clock:offset")) or 0.0)
 
 
 def now() -> float:
@@ -39,14 +33,10 @@ def now_datetime() -> datetime:
 
 def advance(seconds: float) -> None:
     """Move every process's clock forward (tests only)."""
-    global _cached
     if not settings.CONTROLLABLE_CLOCK:
         raise RuntimeError("the clock is the system's: set NOTIFY_CONTROLLABLE_CLOCK to move it")
     client().incrbyfloat(key("clock:offset"), seconds)
-    _cached = (0.0, 0.0)
 
 
 def reset() -> None:
-    global _cached
     client().delete(key("clock:offset"))
-    _cached = (0.0, 0.0)
