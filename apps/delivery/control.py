@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from .progress import client, key
+from .progress import client, key, script
 
 PAUSED, CANCELLED = "paused", "cancelled"
 
@@ -37,6 +37,7 @@ redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], 2592000)
 return 1
 """
+_park = script(_PARK)
 
 # Clear the flag (or set a new one) and take every parked batch, in one step.
 _RELEASE = """
@@ -45,13 +46,14 @@ local parked = redis.call('LRANGE', KEYS[2], 0, -1)
 redis.call('DEL', KEYS[2])
 return parked
 """
+_release = script(_RELEASE)
 
 
 def park(notification_id: int, batch: dict) -> bool:
     """Keep a batch while its notification is paused; False if it is not paused (any more)."""
-    return bool(client().eval(_PARK, 2, *_keys(notification_id), json.dumps(batch)))
+    return bool(_park(keys=_keys(notification_id), args=[json.dumps(batch)], client=client()))
 
 
 def release(notification_id: int, new_state: str = "") -> list[dict]:
     """Set the state ("" to run again, or CANCELLED) and return the batches parked meanwhile."""
-    return [json.loads(raw) for raw in client().eval(_RELEASE, 2, *_keys(notification_id), new_state)]
+    return [json.loads(raw) for raw in _release(keys=_keys(notification_id), args=[new_state], client=client())]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from .progress import client
+from .progress import client, script
 
 _HOST = socket.gethostname()
 _active: set[str] = set()
@@ -28,6 +28,7 @@ _TAKE_OVER = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+_take_over = script(_TAKE_OVER)
 
 
 def _start_time(pid: int) -> str:
@@ -68,7 +69,7 @@ def is_gone(holder: str) -> bool:
 
 def take_over(key: str, holder: str) -> bool:
     """Delete a gone holder's lease, unless someone else took it meanwhile."""
-    return bool(client().eval(_TAKE_OVER, 1, key, holder))
+    return bool(_take_over(keys=[key], args=[holder], client=client()))
 
 
 def acquire(key: str, seconds: int) -> str | None:

@@ -15,7 +15,7 @@ import time
 
 import redis
 
-from .progress import key
+from .progress import key, script
 from .throttle import client, note_outage, note_recovery
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ redis.call('HSET', KEYS[1], 'tat', new_tat)
 redis.call('EXPIRE', KEYS[1], 3600)
 return '0'
 """
+_acquire = script(_ACQUIRE)
 
 # A 429: cut the current rate in half (not below the floor) and restart recovery from now.
 _CUT = _CURRENT_RATE + """
@@ -55,6 +56,7 @@ redis.call('HSET', KEYS[1], 'cut_rate', rate, 'cut_at', now)
 redis.call('EXPIRE', KEYS[1], 3600)
 return tostring(rate)
 """
+_cut = script(_CUT)
 
 
 def _bucket(provider: str) -> str:
@@ -66,8 +68,8 @@ def acquire(provider: str, n: int, quota_per_s: float) -> float:
     if quota_per_s <= 0:
         return 0.0
     try:
-        wait = client().eval(_ACQUIRE, 1, _bucket(provider), n, quota_per_s, time.time(), BURST_SECONDS,
-                             RECOVERY_SECONDS)
+        wait = _acquire(keys=[_bucket(provider)], args=[n, quota_per_s, time.time(), BURST_SECONDS,
+                                                        RECOVERY_SECONDS], client=client())
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         note_outage(exc)
         return 0.0
@@ -92,8 +94,8 @@ def cut(provider: str, quota_per_s: float) -> float:
     if quota_per_s <= 0:
         return 0.0
     try:
-        rate = float(client().eval(_CUT, 1, _bucket(provider), quota_per_s, time.time(), RECOVERY_SECONDS,
-                                   FLOOR_SHARE))
+        rate = float(_cut(keys=[_bucket(provider)], args=[quota_per_s, time.time(), RECOVERY_SECONDS, FLOOR_SHARE],
+                          client=client()))
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         note_outage(exc)
         return quota_per_s
@@ -104,7 +106,9 @@ def cut(provider: str, quota_per_s: float) -> float:
 _READ_RATE = _CURRENT_RATE + """
 return tostring(current_rate(tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])))
 """
+_read_rate = script(_READ_RATE)
 
 
 def current_rate(provider: str, quota_per_s: float) -> float:
-    return float(client().eval(_READ_RATE, 1, _bucket(provider), quota_per_s, time.time(), RECOVERY_SECONDS))
+    return float(_read_rate(keys=[_bucket(provider)], args=[quota_per_s, time.time(), RECOVERY_SECONDS],
+                            client=client()))

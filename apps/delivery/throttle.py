@@ -17,6 +17,8 @@ import logging
 import redis
 from django.conf import settings
 
+from .progress import script
+
 log = logging.getLogger(__name__)
 
 DAY_SECONDS = 86400
@@ -54,16 +56,15 @@ class StoreUnavailable(RuntimeError):
     pass
 
 
+_admit = script(_ADMIT)
 _client: redis.Redis | None = None
-_script = None
 _outage_logged = False
 
 
 def client() -> redis.Redis:
-    global _client, _script
+    global _client
     if _client is None:
         _client = redis.Redis.from_url(settings.THROTTLE_REDIS_URL, socket_timeout=2, socket_connect_timeout=1)
-        _script = _client.register_script(_ADMIT)
     return _client
 
 
@@ -79,9 +80,8 @@ def admit(category: str, cap: int, notification_id: int, recipient_ids: list[int
     day = int(now // DAY_SECONDS)
     prefix = f"{settings.REDIS_KEY_PREFIX}cap:{category}:{day}:"
     keys = [f"{prefix}{rid // USERS_PER_HASH}" for rid in recipient_ids]
-    client()
     try:
-        refused = _script(keys=keys, args=[cap, notification_id, 2 * DAY_SECONDS, *recipient_ids])
+        refused = _admit(keys=keys, args=[cap, notification_id, 2 * DAY_SECONDS, *recipient_ids], client=client())
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         note_outage(exc)
         raise StoreUnavailable(str(exc)) from None
