@@ -23,6 +23,7 @@ _HOST = socket.gethostname()
 _active: set[str] = set()
 _lock = threading.Lock()
 _orphans: list[tuple[str, str]] = []
+_this: tuple[int, str] = (0, "")
 
 _TAKE_OVER = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -39,10 +40,18 @@ def _start_time(pid: int) -> str:
         return ""
 
 
+def _this_process() -> str:
+    """host|pid|start time of this process, read from /proc once per process (a forked child has its own)."""
+    global _this
+    pid = os.getpid()
+    if _this[0] != pid:
+        _this = (pid, f"{_HOST}|{pid}|{_start_time(pid)}")
+    return _this[1]
+
+
 def new_holder() -> str:
     """A name for one claim by this process; drop() it when the claim is finished or given back."""
-    pid = os.getpid()
-    holder = f"{_HOST}|{pid}|{_start_time(pid)}|{uuid.uuid4().hex[:12]}"
+    holder = f"{_this_process()}|{uuid.uuid4().hex[:12]}"
     with _lock:
         _active.add(holder)
     return holder
