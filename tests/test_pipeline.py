@@ -176,3 +176,32 @@ def test_a_stalled_notification_is_dispatched_again_and_sends_each_fan_once(stac
     dispatch_notification.apply_async(args=[notification.pk], kwargs={"again": True}, queue="dispatch")
     assert completed(notification.pk).sent == reachable
     assert provider.stats()["unique"] == reachable and provider.stats()["duplicates"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_redelivered_dispatch_completes_a_notification_its_first_run_left_unwatched(stack, provider, fans):
+    """The dispatcher killed after marking the notification dispatched and before handing the counters
+    the audience size: every batch has finished and counted, but nothing knows the total. The
+    redelivered dispatch task must finish that part, or nothing ever completes the notification."""
+    from apps.audience.models import Follow
+    from apps.delivery import progress
+    from apps.delivery.models import NotificationStatus, Source
+    from apps.delivery.requests import parse_request
+    from apps.delivery.service import submit
+    from apps.delivery.tasks import dispatch_notification
+
+    recipients = list(Follow.objects.filter(topic__slug="test-fans").order_by("recipient_id")
+                      .values_list("recipient_id", flat=True)[:3])
+    request = parse_request({"category": "goal-alerts", "audience": {"recipients": recipients},
+                             "channels": ["push"], "title": "GOAL", "idempotency_key": f"t-{uuid.uuid4()}"})
+    notification = submit(request, Source.API, publish=False)
+    outcomes = records.Outcomes()
+    for recipient_id in recipients:
+        outcomes.add(recipient_id, DeliveryStatus.SENT, provider_id="p")
+    assert progress.add(notification.pk, **records.write(notification.pk, "push", outcomes)) is False
+    Notification.objects.filter(pk=notification.pk).update(status=NotificationStatus.DISPATCHED,
+                                                           targeted=len(recipients))
+    before = provider.stats()
+    dispatch_notification.apply_async(args=[notification.pk], queue="dispatch")
+    assert completed(notification.pk, timeout=10).sent == len(recipients)
+    assert provider.stats() == before

@@ -40,8 +40,12 @@ def dispatch_notification(self, notification_id: int, again: bool = False) -> No
     if notification is None:
         dead_letter("dispatch", "unknown notification", notification_id=notification_id)
         return
-    if notification.status == NotificationStatus.COMPLETED or (
-            notification.status == NotificationStatus.DISPATCHED and not again):
+    if notification.status == NotificationStatus.COMPLETED:
+        return
+    if notification.status == NotificationStatus.DISPATCHED and not again:
+        # A redelivered dispatch: the first run may have died after recording the status and before
+        # watching for completion, which would leave the notification open for ever.
+        _watch_completion(notification_id, notification.category.priority, notification.targeted or 0)
         return
     # One dispatcher at a time: a second event for the same notification (a trigger retried while it
     # was still accepted) must not stream the audience alongside the first, or both would send. The
@@ -94,6 +98,12 @@ def _dispatch(notification: Notification, lease: str) -> None:
     progress.mark(notification_id, "dispatch_end")
     _set_status(notification_id, status=NotificationStatus.DISPATCHED, targeted=targeted,
                 dispatched_at=timezone.now())
+    _watch_completion(notification_id, priority, targeted)
+
+
+def _watch_completion(notification_id: int, priority: str, targeted: int) -> None:
+    """Give the counters the audience size, complete the notification if every batch has already
+    finished, and start the reconcile safety net. Safe to run again."""
     progress.client().hset(progress.progress_key(notification_id), "targeted", targeted)
     _add_progress(notification_id, priority)  # every batch may already have finished
     reconcile_notification.apply_async(args=[notification_id, priority], countdown=_reconcile_after(targeted),
