@@ -11,9 +11,15 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("NOTIFY_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
+if running_under_pytest():  # the processes a test starts are local runs too
+    os.environ.setdefault("NOTIFY_DEVELOPMENT", "1")
+# A start with DEBUG off is a production start unless it says it is a local run (bin/goal-alert, bin/test
+# and pytest do): then the development defaults below are refused.
+DEVELOPMENT = DEBUG or env_bool("NOTIFY_DEVELOPMENT", False)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
-if not DEBUG and SECRET_KEY.startswith("dev-only") and env_bool("NOTIFY_PRODUCTION", False):
-    raise SystemExit("configuration error: DJANGO_SECRET_KEY: expected a secret in production, got the dev default")
+if not DEVELOPMENT and SECRET_KEY.startswith("dev-only"):
+    raise ConfigError("DJANGO_SECRET_KEY", "a secret in production (NOTIFY_DEVELOPMENT=1 for a local run)",
+                      "the dev default")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [
@@ -38,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files with DEBUG off, from STATIC_ROOT
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -62,6 +69,7 @@ TEMPLATES = [
     },
 ]
 WSGI_APPLICATION = "notifications_project.wsgi.application"
+ASGI_APPLICATION = "notifications_project.asgi.application"
 
 # Each pytest run gets its own database, Redis key prefix and Kafka topic prefix.
 RUN_ID = env_str("NOTIFY_RUN_ID", f"t{os.getpid()}" if running_under_pytest() else "")
@@ -164,6 +172,7 @@ FAKE_PUSH_RATE_PER_S = env_int("FAKE_PUSH_RATE_PER_S", 0, 0)
 
 RECIPIENT_TOKEN_MAX_AGE_SECONDS = env_int("RECIPIENT_TOKEN_MAX_AGE_SECONDS", 7 * 86400, 60)
 INBOX_STREAM_MAX_SECONDS = env_int("INBOX_STREAM_MAX_SECONDS", 300, 1)  # clients reconnect with Last-Event-ID
+INBOX_KEEP_ALIVE_SECONDS = env_int("INBOX_KEEP_ALIVE_SECONDS", 15, 1)  # a comment line on a silent stream
 
 # Retries due within this many seconds wait in Celery (countdown); later ones wait in notify.retry.
 RETRY_HOLD_SECONDS = env_int("NOTIFY_RETRY_HOLD_SECONDS", 5, 0)
@@ -183,6 +192,9 @@ THROTTLE_OUTAGE_DEFER_SECONDS = env_int("NOTIFY_THROTTLE_OUTAGE_DEFER_SECONDS", 
 CONTROLLABLE_CLOCK = env_bool("NOTIFY_CONTROLLABLE_CLOCK", running_under_pytest())
 # Signed links in emails: one-click unsubscribe and the preference page.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+if not DEVELOPMENT and not PUBLIC_BASE_URL.startswith("https://"):
+    raise ConfigError("PUBLIC_BASE_URL", "an https:// URL in production (NOTIFY_DEVELOPMENT=1 for a local run)",
+                      PUBLIC_BASE_URL)
 SIGNED_LINK_MAX_AGE_SECONDS = env_int("NOTIFY_SIGNED_LINK_MAX_AGE_SECONDS", 60 * 86400, 60)
 
 # A worker waits at most this long for a provider's shared rate limit before rescheduling the batch.
@@ -213,13 +225,13 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))  # filled by `manage.py collectstatic`
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOG_FORMAT = env_str("LOG_FORMAT", "text")  # "json": one JSON object per line (production)
 if LOG_FORMAT not in ("text", "json"):
-    raise ConfigError("LOG_FORMAT: expected text or json")
+    raise ConfigError("LOG_FORMAT", "text or json", LOG_FORMAT)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -4,7 +4,9 @@ import json
 import uuid
 
 import pytest
+from asgiref.sync import async_to_sync, sync_to_async
 from django.core import signing
+from django.test import AsyncClient
 
 from apps.audience.models import Recipient
 from apps.delivery.models import ApiKey
@@ -57,25 +59,34 @@ def test_inbox_refuses_missing_tampered_and_foreign_tokens(client, fan):
     assert client.get("/api/inbox?before=abc", **auth).status_code == 400
 
 
-def test_live_stream_pushes_new_messages_and_resumes_from_last_event_id(client, fan):
+def test_live_stream_pushes_new_messages_and_resumes_from_last_event_id(fan):
     recipient, auth = fan
-    response = client.get("/api/inbox/stream", **auth)
-    assert response["Content-Type"] == "text/event-stream"
-    events = iter(response.streaming_content)
-    assert next(events) == b"retry: 3000\n\n"  # the stream is subscribed from here on
-    InAppTransport().send_batch(Content(title="live one"), [Target(recipient.pk, "")])
-    event = next(events).decode()
-    assert event.startswith("id: ") and "event: message" in event
-    payload = json.loads(event.split("data: ", 1)[1])
-    assert payload["title"] == "live one"
-    response.close()
+    send = sync_to_async(lambda title: InAppTransport().send_batch(Content(title=title), [Target(recipient.pk, "")]))
 
-    InAppTransport().send_batch(Content(title="while away"), [Target(recipient.pk, "")])
-    resumed = client.get("/api/inbox/stream", HTTP_LAST_EVENT_ID=str(payload["id"]), **auth)
-    events = iter(resumed.streaming_content)
-    next(events)
-    assert json.loads(next(events).decode().split("data: ", 1)[1])["title"] == "while away"
-    resumed.close()
+    headers = {"Authorization": auth["HTTP_AUTHORIZATION"]}
+
+    async def stream() -> tuple[dict, dict]:
+        client = AsyncClient()
+        response = await client.get("/api/inbox/stream", headers=headers)
+        assert response["Content-Type"] == "text/event-stream"
+        events = aiter(response.streaming_content)
+        assert await anext(events) == b"retry: 3000\n\n"  # the stream is subscribed from here on
+        await send("live one")
+        event = (await anext(events)).decode()
+        assert event.startswith("id: ") and "event: message" in event
+        live = json.loads(event.split("data: ", 1)[1])
+        await events.aclose()
+
+        await send("while away")
+        resumed = await client.get("/api/inbox/stream", headers={**headers, "Last-Event-ID": str(live["id"])})
+        events = aiter(resumed.streaming_content)
+        await anext(events)
+        caught_up = json.loads((await anext(events)).decode().split("data: ", 1)[1])
+        await events.aclose()
+        return live, caught_up
+
+    live, caught_up = async_to_sync(stream)()
+    assert live["title"] == "live one" and caught_up["title"] == "while away"
 
 
 @pytest.mark.django_db(transaction=True)
