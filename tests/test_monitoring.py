@@ -113,6 +113,17 @@ def test_readiness_names_redis_when_it_stops(client, broker, throwaway_redis):
     assert client.get("/healthz").status_code == 200
 
 
+@pytest.mark.django_db
+def test_no_kafka_configured_is_a_dependency_down_not_an_error(client, monkeypatch, tmp_path):
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    with override_settings(KAFKA_BOOTSTRAP_SERVERS="", VAR_DIR=tmp_path):  # no broker recorded there either
+        samples = scrape(client)
+        ready = client.get("/readyz")
+    assert samples['notify_dependency_up{dependency="kafka"}'] == 0
+    assert samples['notify_dependency_up{dependency="postgres"}'] == 1
+    assert ready.status_code == 503 and ready.json()["checks"]["kafka"] == "not configured"
+
+
 def test_bridge_exits_non_zero_when_the_broker_stays_gone():
     from apps.streaming.local_broker import start_tansu
 

@@ -22,7 +22,7 @@ WEB_COMMAND = ["gunicorn", "notifications_project.asgi:application", "-k", "uvic
 def production_env(stack: Stack, static_root: Path, **extra: str) -> dict[str, str]:
     return {**stack.env, "DJANGO_DEBUG": "0", "NOTIFY_DEVELOPMENT": "0", "DJANGO_SECRET_KEY": SECRET_KEY,
             "PUBLIC_BASE_URL": "https://notify.example.com", "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            "STATIC_ROOT": str(static_root), **extra}
+            "DATABASE_CONN_MAX_AGE": "0", "STATIC_ROOT": str(static_root), **extra}
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import connections
 
 from apps.streaming.client import BrokerUnavailable, check_broker
+from apps.streaming.local_broker import BrokerNotConfigured
 
 
 def check_postgres() -> str | None:
@@ -36,6 +37,8 @@ def check_kafka() -> str | None:
         check_broker(timeout=settings.HEALTH_CHECK_TIMEOUT_SECONDS)
     except BrokerUnavailable:
         return "unreachable"
+    except BrokerNotConfigured:
+        return "not configured"
     return None
 
 
