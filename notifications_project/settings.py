@@ -136,6 +136,8 @@ CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, 0)
 
 # Providers.
 FAKE_PROVIDER_URL = env_str("FAKE_PROVIDER_URL", "")
+# Benchmarks: push devices of every platform (FCM, APNs, Web Push) go to the fake provider, tokens unchanged.
+FAKE_PROVIDER_ROUTE_ALL_PUSH = env_bool("FAKE_PROVIDER_ROUTE_ALL_PUSH", False)
 PROVIDER_TIMEOUT_SECONDS = env_int("PROVIDER_TIMEOUT_SECONDS", 10, 1)
 # Provider credentials. A channel whose settings are empty is "not configured": its recipients fail
 # with that reason, never silently skipped. Rates are each provider's send quota per second (0: none).

@@ -53,6 +53,7 @@ def stack(django_db_setup, django_db_blocker, broker):
 
     stack = Stack()
     stack.env["KAFKA_BOOTSTRAP_SERVERS"] = broker
+    stack.env["FAKE_PROVIDER_ROUTE_ALL_PUSH"] = "1"  # seeded FCM, APNs and Web Push devices too
     stack.start_fake_provider()
     stack.start_pipeline(send_workers=1, send_concurrency=2, send_bridges=2, priorities=("normal", "high", "low"))
     yield stack

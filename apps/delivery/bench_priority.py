@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from apps.audience.models import Device, Follow, Recipient
-from apps.audience.seeding import seed_audience
+from apps.audience.device_profiles import DEFAULT_PROFILE
+from apps.audience.models import Device, Recipient
 from apps.preferences.defaults import ensure_default_categories
 from apps.preferences.models import Category, CategoryKind, Priority
 from apps.providers.fake_server import FakeProviderControl
@@ -33,6 +33,7 @@ BLAST_CATEGORY = "bench-blast"
 @dataclass
 class PriorityBenchOptions:
     users: int
+    devices: str = DEFAULT_PROFILE
     otp_rate: float = 20.0
     baseline_otps: int = 100
     concurrency: int = 8
@@ -42,18 +43,18 @@ class PriorityBenchOptions:
 
 def run(options: PriorityBenchOptions) -> dict:
     run_id = uuid.uuid4().hex[:8]
-    topic = f"bench-{options.users}"
+    topic = benchmark.bench_topic(options.users, options.devices)
     settings.REDIS_KEY_PREFIX = f"bench:{run_id}:"
     settings.KAFKA_TOPIC_PREFIX = f"bench{run_id}."
     ensure_default_categories()
     Category.objects.get_or_create(slug=BLAST_CATEGORY, defaults={
         "name": "Benchmark blast (low priority)", "kind": CategoryKind.PROMOTIONAL, "priority": Priority.LOW,
         "daily_cap": None, "max_attempts": 3, "ttl_seconds": 3600})
-    if Follow.objects.filter(topic__slug=topic).count() < options.users:
-        seed_audience(options.users, topic)
+    benchmark.ensure_audience(options.users, topic, options.devices)
     # One OTP user each, so the provider's duplicate count means what it says.
     otp_users = _otp_recipients(options.baseline_otps + int(options.otp_rate * options.timeout))
     stack = Stack()
+    stack.env["FAKE_PROVIDER_ROUTE_ALL_PUSH"] = "1"
     try:
         stack.start_broker()
         ensure_topics()
@@ -77,15 +78,16 @@ def run(options: PriorityBenchOptions) -> dict:
         targeted = Notification.objects.get(pk=blast.pk).targeted or 0
         stats = provider.stats()
         otp_sent = baseline["count"] + during["count"]
+        devices = benchmark.expected_devices(blast.pk)
         report = {
             "otp_baseline": baseline, "otp_during_blast": during,
-            "blast": {"recipients": targeted, "delivered": counts["sent"], "skipped": counts["skipped"],
-                      "missing": max(targeted - sum(counts.values()), 0) + max(
-                          counts["sent"] + otp_sent - stats["unique"], 0),
-                      "duplicates": stats["duplicates"], "seconds": round(seconds, 3),
+            "blast": {"recipients": targeted, "devices": devices, "delivered": counts["sent"],
+                      "skipped": counts["skipped"],
+                      "missing": max(targeted - sum(counts.values()), 0) + max(devices + otp_sent - stats["unique"], 0),
+                      "duplicates": stats["duplicates"], "provider_bytes": stats["bytes"], "seconds": round(seconds, 3),
                       "recipients_per_s": round(targeted / seconds) if seconds > 0 else None},
             "peak_rss_mb": benchmark.peak_rss_by_process(stack),
-            "config": {"otp_rate": options.otp_rate, "concurrency": options.concurrency,
+            "config": {"devices": options.devices, "otp_rate": options.otp_rate, "concurrency": options.concurrency,
                        "nice_bulk": options.nice_bulk},
         }
         return report

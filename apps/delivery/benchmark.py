@@ -11,14 +11,15 @@ from dataclasses import asdict, dataclass
 from django.conf import settings
 from django.db import connection
 
+from apps.audience.device_profiles import DEFAULT_PROFILE
 from apps.audience.models import Follow, Topic
-from apps.audience.seeding import seed_audience
+from apps.audience.seeding import seed_audience, topic_profile
 from apps.providers.fake_server import FakeProviderControl, Faults
 from apps.streaming.client import delete_topics, ensure_topics
 from apps.streaming.topics import all_topics
 
 from . import events, progress, records
-from .models import DeadLetter, Delivery, Notification
+from .models import DeadLetter, Delivery, DeliveryStatus, Notification
 from .processes import Stack, cpu_by_command, cpu_seconds, peak_rss_mb, process_tree
 from .service import notify
 
@@ -26,7 +27,8 @@ from .service import notify
 @dataclass
 class BenchOptions:
     users: int
-    topic: str = ""  # default: bench-<users>, so the audience is exactly the N fans
+    topic: str = ""  # default: bench-<users>[-<devices>], so the audience is exactly the N fans
+    devices: str = DEFAULT_PROFILE
     provider_latency_ms: float = 0.0
     send_workers: int = 1
     concurrency: int = 8
@@ -66,14 +68,14 @@ def _draw(state: dict) -> None:
 
 def run(options: BenchOptions, show_progress: bool = True) -> dict:
     run_id = uuid.uuid4().hex[:8]
-    options.topic = options.topic or f"bench-{options.users}"
+    options.topic = options.topic or bench_topic(options.users, options.devices)
     settings.REDIS_KEY_PREFIX = f"bench:{run_id}:"
     settings.KAFKA_TOPIC_PREFIX = f"bench{run_id}."
     seed_started = time.monotonic()
-    if Follow.objects.filter(topic__slug=options.topic).count() < options.users:
-        seed_audience(options.users, options.topic)
+    ensure_audience(options.users, options.topic, options.devices)
     seed_seconds = time.monotonic() - seed_started
     stack = Stack()
+    stack.env["FAKE_PROVIDER_ROUTE_ALL_PUSH"] = "1"  # FCM, APNs and Web Push tokens too
     try:
         stack.start_broker()
         ensure_topics()
@@ -105,6 +107,36 @@ def run(options: BenchOptions, show_progress: bool = True) -> dict:
         stack.stop()
 
 
+def bench_topic(users: int, devices: str) -> str:
+    """bench-N for the single profile (the name it always had), bench-N-<profile> for the others."""
+    return f"bench-{users}" if devices == "single" else f"bench-{users}-{devices}"
+
+
+def ensure_audience(users: int, topic: str, devices: str) -> None:
+    """Seed the topic's N fans with this device profile unless they are there; never reuse a topic
+    seeded with another profile."""
+    seeded = topic_profile(topic)
+    if seeded not in (None, devices):
+        raise RuntimeError(f"topic {topic!r} was seeded with --devices {seeded}, not {devices}")
+    if Follow.objects.filter(topic__slug=topic).count() < users:
+        try:
+            seed_audience(users, topic, devices)
+        except ValueError as exc:
+            raise RuntimeError(str(exc)) from None
+
+
+def expected_devices(notification_id: int) -> int:
+    """The active devices of the recipients a notification was delivered to: each must reach the
+    provider once (a device deactivated on the way, as invalid, is not counted)."""
+    low, high = Delivery.key_range(notification_id)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM delivery_delivery x JOIN audience_device d"
+                       " ON d.recipient_id = x.recipient_id AND d.is_active"
+                       " WHERE x.id BETWEEN %s AND %s AND x.status = %s AND x.channel = 'push'",
+                       [low, high, DeliveryStatus.SENT])
+        return cursor.fetchone()[0]
+
+
 def warm_up(topic: str, run_id: str) -> None:
     """One tiny notification through every stage, so consumer-group joins are not timed."""
     first = Topic.objects.get(slug=topic).follows.order_by("recipient_id").values_list("recipient_id", flat=True)[0]
@@ -133,8 +165,10 @@ def _report(notification_id: int, started: float, state: dict, provider: dict, p
     notification = Notification.objects.get(pk=notification_id)
     targeted = notification.targeted or 0
     terminal = sum(counts.values())
-    # Missing: recipients with no final state, and sends recorded that the provider never received.
-    missing = max(targeted - terminal, 0) + max(counts["sent"] - provider["unique"], 0)
+    devices = expected_devices(notification_id)
+    # Missing: recipients with no final state, and devices of delivered recipients that the provider
+    # never received a push for (counted per device: a user with two devices must get two).
+    missing = max(targeted - terminal, 0) + max(devices - provider["unique"], 0)
     end = state.get("t_all_recorded", state["t_completed"])
     seconds = end - started
 
@@ -143,9 +177,9 @@ def _report(notification_id: int, started: float, state: dict, provider: dict, p
 
     state["t_trigger"] = started
     return {
-        "recipients": targeted, "delivered": counts["sent"], "skipped": counts["skipped"],
+        "recipients": targeted, "devices": devices, "delivered": counts["sent"], "skipped": counts["skipped"],
         "failed": counts["failed"], "dead_lettered": counts["dead_lettered"],
-        "missing": missing, "duplicates": provider["duplicates"],
+        "missing": missing, "duplicates": provider["duplicates"], "provider_bytes": provider["bytes"],
         "seconds": round(seconds, 3), "recipients_per_s": round(targeted / seconds) if seconds > 0 else None,
         "stages": {
             "trigger_to_dispatch": span("t_trigger", "t_dispatch_start"),
@@ -157,7 +191,8 @@ def _report(notification_id: int, started: float, state: dict, provider: dict, p
         "provider": {"requests": provider["requests"], "tokens": provider["received"],
                      "injected": provider.get("injected", {})},
         "peak_rss_mb": peaks,
-        "config": {"provider_latency_ms": options.provider_latency_ms, "send_workers": options.send_workers,
+        "config": {"devices": options.devices, "provider_latency_ms": options.provider_latency_ms,
+                   "send_workers": options.send_workers,
                    "concurrency": options.concurrency, "send_bridges": options.send_bridges,
                    "partitions": settings.KAFKA_PARTITIONS, "seed_seconds": round(seed_seconds, 1),
                    "faults": asdict(options.faults) if options.faults else None},

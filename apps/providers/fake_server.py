@@ -5,9 +5,12 @@ token it accepted so that a run can be checked for misses and duplicates. Faults
 run (`Faults`): a share of requests answered 5xx, 429 with Retry-After, held past the client's
 timeout or dropped without an answer (none of those count as received), a share answered slowly, and
 a share of tokens answered "Unregistered". Which
-tokens are invalid is decided by their hash, so a token stays invalid when it is retried. Seeded tokens look like
-"fake:<device id>:<hex>"; their counts live in a bytearray indexed by device id (2.5 MB for 2.5M
-devices, where a dict would take hundreds), other tokens in a dict.
+tokens are invalid is decided by their hash, so a token stays invalid when it is retried. It accepts
+tokens of any shape and counts them per token. Seeded tokens carry their device's key (fake tokens
+"fake:<recipient id>:<hex>", realistic ones 11 digits at a fixed place, see
+apps/audience/device_profiles.py): their counts live in byte arrays indexed by that key (2.5 MB for
+2.5M devices, where a dict of 160-character tokens would take hundreds), other tokens in a dict.
+It also counts the bytes of the requests it is sent.
 """
 
 from __future__ import annotations
@@ -23,14 +26,19 @@ from dataclasses import asdict, dataclass, fields
 
 from aiohttp import web
 
+# Larger keys than this are counted in the dict, so that a stray token cannot grow an array without bound.
+_MAX_ARRAY_KEY = 1 << 26
+_WEBPUSH_HEAD = '{"endpoint":"'
+
 
 class TokenCounter:
     def __init__(self) -> None:
-        self.counts = bytearray()
+        self.counts = {"fake": bytearray(), "seeded": bytearray()}
         self.other: dict[str, int] = {}
         self.received = 0
         self.duplicates = 0
         self.unique = 0
+        self.bytes = 0
 
     def add(self, token: str) -> None:
         self.received += 1
@@ -41,26 +49,37 @@ class TokenCounter:
             self.duplicates += 1
 
     def _bump(self, token: str) -> int:
-        device_id = _seeded_device_id(token)
-        if device_id is not None:
-            if device_id >= len(self.counts):
-                self.counts.extend(bytes(max(device_id + 1 - len(self.counts), 1 << 20)))
-            count = min(self.counts[device_id] + 1, 255)
-            self.counts[device_id] = count
+        kind, key = seeded_key(token)
+        if kind and key < _MAX_ARRAY_KEY:
+            counts = self.counts[kind]
+            if key >= len(counts):
+                counts.extend(bytes(max(key + 1 - len(counts), 1 << 20)))
+            count = min(counts[key] + 1, 255)
+            counts[key] = count
             return count
         count = self.other.get(token, 0) + 1
         self.other[token] = count
         return count
 
     def stats(self) -> dict:
-        return {"received": self.received, "unique": self.unique, "duplicates": self.duplicates}
+        return {"received": self.received, "unique": self.unique, "duplicates": self.duplicates, "bytes": self.bytes}
 
 
-def _seeded_device_id(token: str) -> int | None:
-    """Seeded tokens are fake:<10-digit id>:<hash>; they are counted in a byte array, others in a dict."""
-    head, _, rest = token.partition(":")
-    digits = rest.partition(":")[0]
-    return int(digits) if head == "fake" and digits.isdigit() else None
+def seeded_key(token: str) -> tuple[str, int]:
+    """("fake", recipient id) for fake:<10 digits>:<hash>; ("seeded", device key) for a realistic
+    seeded token (FCM "seed<key>...", APNs "5eed<key>...", Web Push with ".../seed<key>..." as its
+    endpoint); ("", 0) for any other token."""
+    if token.startswith("fake:"):
+        digits = token[5:].partition(":")[0]
+        return ("fake", int(digits)) if digits.isascii() and digits.isdigit() else ("", 0)
+    if token[1:4] == "eed" and token[0] in "s5":
+        digits = token[4:15]
+    elif token.startswith(_WEBPUSH_HEAD):
+        at = token.find("/seed", len(_WEBPUSH_HEAD), 100)
+        digits = token[at + 5:at + 16] if at > 0 else ""
+    else:
+        return "", 0
+    return ("seeded", int(digits)) if len(digits) == 11 and digits.isascii() and digits.isdigit() else ("", 0)
 
 
 @dataclass
@@ -106,8 +125,10 @@ def make_app(latency_ms: float = 0.0, faults: Faults | None = None) -> web.Appli
         state["injected"][kind] = state["injected"].get(kind, 0) + 1
 
     async def push(request: web.Request) -> web.Response:
+        body = await request.read()
+        counter.bytes += len(body)
         try:
-            payload = json.loads(await request.read())
+            payload = json.loads(body)
             tokens = payload["tokens"]
             if not isinstance(tokens, list) or not 0 < len(tokens) <= 500:
                 raise ValueError("tokens must be a list of 1..500")
@@ -185,7 +206,7 @@ class FakeProviderControl:
         self.base_url = base_url.rstrip("/")
 
     def stats(self) -> dict:
-        """{"received", "unique", "duplicates", "requests", "injected"} since the last reset."""
+        """{"received", "unique", "duplicates", "bytes", "requests", "injected"} since the last reset."""
         with urllib.request.urlopen(f"{self.base_url}/stats", timeout=10) as response:
             return json.loads(response.read())
 

@@ -2,6 +2,8 @@
 
 One instance per process, reused. A channel without credentials raises NotConfigured naming the
 settings it needs; the sender records its recipients as failed with that reason, never skipped.
+With FAKE_PROVIDER_ROUTE_ALL_PUSH (benchmarks), push devices of every platform go to the fake
+provider, with their real tokens: the bytes read, held and sent are those of a real audience.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ _transports: dict[tuple[str, str], Transport] = {}
 
 
 def transport_for(channel: str, platform: str = "") -> Transport:
+    if channel == "push" and settings.FAKE_PROVIDER_ROUTE_ALL_PUSH:
+        platform = "fake"
     if (channel, platform) not in _transports:
         builder = BUILDERS.get((channel, platform))
         if builder is None:

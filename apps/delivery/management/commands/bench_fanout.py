@@ -2,6 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.audience.device_profiles import DEFAULT_PROFILE, PROFILES
 from apps.delivery.benchmark import BenchOptions, run
 from apps.providers.fake_server import Faults
 
@@ -13,7 +14,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--users", type=int, default=100_000)
-        parser.add_argument("--topic", default="", help="default: bench-<users>, seeded with exactly N fans")
+        parser.add_argument("--topic", default="",
+                            help="default: bench-<users>-realistic (bench-<users> for --devices single), "
+                                 "seeded with exactly N fans")
+        parser.add_argument("--devices", choices=PROFILES, default=DEFAULT_PROFILE,
+                            help="device profile of the seeded fans (see seed_audience)")
         parser.add_argument("--provider-latency-ms", type=float, default=0.0)
         parser.add_argument("--send-workers", type=int, default=1, help="Celery worker processes for sending")
         parser.add_argument("--concurrency", type=int, default=8, help="prefork children per send worker")
@@ -36,7 +41,7 @@ class Command(BaseCommand):
         if shares["5xx"] + shares["429"] + shares["timeout"] > 1.0:
             raise CommandError("--fail-5xx, --fail-429 and --fail-timeout add up to more than 1")
         faults = Faults(**{f"fail_{fault}": share for fault, share in shares.items()}) if any(shares.values()) else None
-        options = BenchOptions(faults=faults, users=o["users"], topic=o["topic"],
+        options = BenchOptions(faults=faults, users=o["users"], topic=o["topic"], devices=o["devices"],
                                provider_latency_ms=o["provider_latency_ms"],
                                send_workers=o["send_workers"], concurrency=o["concurrency"],
                                send_bridges=o["send_bridges"], timeout=o["timeout"], keep_records=o["keep_records"])

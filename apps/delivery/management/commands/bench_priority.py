@@ -2,6 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.audience.device_profiles import DEFAULT_PROFILE, PROFILES
 from apps.delivery.bench_priority import PriorityBenchOptions, run
 
 
@@ -11,6 +12,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--users", type=int, default=2_500_000)
+        parser.add_argument("--devices", choices=PROFILES, default=DEFAULT_PROFILE,
+                            help="device profile of the blast's seeded audience (see seed_audience)")
         parser.add_argument("--otp-rate", type=float, default=20.0, help="OTPs per second")
         parser.add_argument("--baseline-otps", type=int, default=100, help="OTPs measured before the blast")
         parser.add_argument("--concurrency", type=int, default=8, help="prefork children of the low-priority worker")
@@ -23,7 +26,8 @@ class Command(BaseCommand):
             raise CommandError("--users, --otp-rate and --baseline-otps must be positive")
         if not 0 <= o["nice_bulk"] <= 19:
             raise CommandError("--nice-bulk must be between 0 and 19")
-        options = PriorityBenchOptions(users=o["users"], otp_rate=o["otp_rate"], baseline_otps=o["baseline_otps"],
+        options = PriorityBenchOptions(users=o["users"], devices=o["devices"], otp_rate=o["otp_rate"],
+                                       baseline_otps=o["baseline_otps"],
                                        concurrency=o["concurrency"], nice_bulk=o["nice_bulk"], timeout=o["timeout"])
         try:
             report = run(options)
