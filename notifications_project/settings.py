@@ -17,9 +17,6 @@ if running_under_pytest():  # the processes a test starts are local runs too
 # and pytest do): then the development defaults below are refused.
 DEVELOPMENT = DEBUG or env_bool("NOTIFY_DEVELOPMENT", False)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
-if not DEVELOPMENT and SECRET_KEY.startswith("dev-only"):
-    raise ConfigError("DJANGO_SECRET_KEY", "a secret in production (NOTIFY_DEVELOPMENT=1 for a local run)",
-                      "the dev default")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [
@@ -194,9 +191,6 @@ THROTTLE_OUTAGE_DEFER_SECONDS = env_int("NOTIFY_THROTTLE_OUTAGE_DEFER_SECONDS", 
 CONTROLLABLE_CLOCK = env_bool("NOTIFY_CONTROLLABLE_CLOCK", running_under_pytest())
 # Signed links in emails: one-click unsubscribe and the preference page.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
-if not DEVELOPMENT and not PUBLIC_BASE_URL.startswith("https://"):
-    raise ConfigError("PUBLIC_BASE_URL", "an https:// URL in production (NOTIFY_DEVELOPMENT=1 for a local run)",
-                      PUBLIC_BASE_URL)
 SIGNED_LINK_MAX_AGE_SECONDS = env_int("NOTIFY_SIGNED_LINK_MAX_AGE_SECONDS", 60 * 86400, 60)
 
 # A worker waits at most this long for a provider's shared rate limit before rescheduling the batch.
@@ -246,3 +240,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Last, so that a malformed value above is reported first: what a production start refuses.
+if not DEVELOPMENT and SECRET_KEY.startswith("dev-only"):
+    raise ConfigError("DJANGO_SECRET_KEY", "a secret in production (NOTIFY_DEVELOPMENT=1 for a local run)",
+                      "the dev default")
+if not DEVELOPMENT and not PUBLIC_BASE_URL.startswith("https://"):
+    raise ConfigError("PUBLIC_BASE_URL", "an https:// URL in production (NOTIFY_DEVELOPMENT=1 for a local run)",
+                      PUBLIC_BASE_URL)
