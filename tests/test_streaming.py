@@ -4,8 +4,15 @@ import uuid
 
 import pytest
 
-from apps.streaming.client import ConsumerOptions, EventProducer, ensure_topics, make_consumer, run_consumer
+from apps.streaming.client import EventProducer, ensure_topics
+from apps.streaming.consumer import ConsumerOptions, make_consumer, run_consumer
 from apps.streaming.topics import TopicSpec
+
+from .kafka_offsets import uncommitted
+
+
+class Outage(ConnectionError):
+    pass
 
 
 @pytest.fixture
@@ -22,18 +29,27 @@ def produce(topic: str, values: list[bytes]) -> None:
     producer.flush()
 
 
-def consume_all(group: str, topic: str, expected: int, fail_first: bool = False) -> list[bytes]:
+def consume_all(group: str, topic: str, expected: int, fail_first: bool = False, handle_one=None,
+                rejected: list | None = None) -> list[bytes]:
+    """Run the consumer loop until `expected` messages were handed on or rejected."""
     seen: list[bytes] = []
+    rejected = [] if rejected is None else rejected
     calls = {"n": 0}
 
     def handle(messages):
         calls["n"] += 1
         if fail_first and calls["n"] == 1:
-            raise RuntimeError("hand-off failed")
-        seen.extend(m.value() for m in messages)
+            raise Outage("hand-off failed")
+        for message in messages:
+            if handle_one:
+                handle_one(message)
+            seen.append(message.value())
 
-    run_consumer(ConsumerOptions(group, [topic], batch_size=5, poll_timeout=0.2), handle,
-                 should_stop=lambda: len(seen) >= expected)
+    def reject(message, exc):
+        rejected.append((message.value(), str(exc)))
+
+    run_consumer(ConsumerOptions(group, [topic], batch_size=5, poll_timeout=0.2, retry_backoff=0.05), handle,
+                 reject, lambda exc: isinstance(exc, Outage), should_stop=lambda: len(seen) + len(rejected) >= expected)
     return seen
 
 
@@ -50,6 +66,54 @@ def test_failed_hand_off_is_retried_not_skipped(topic):
     produce(topic, [f"r{i}".encode() for i in range(10)])
     seen = consume_all(f"g-{uuid.uuid4().hex[:6]}", topic, 10, fail_first=True)
     assert sorted(set(seen)) == sorted(f"r{i}".encode() for i in range(10))
+
+
+def test_a_poison_message_is_rejected_once_and_the_partition_moves_on(topic):
+    """Whatever a handler raises for one message (not an outage) rejects that message alone."""
+    values = [b"ok-0", b"ok-1", b"poison-nul", b"ok-3", b"poison-deep", b"ok-5", b"ok-6"]
+    produce(topic, values)
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    attempts: dict[bytes, int] = {}
+
+    def handle_one(message):
+        attempts[message.value()] = attempts.get(message.value(), 0) + 1
+        if message.value() == b"poison-nul":
+            raise ValueError("A string literal cannot contain NUL (0x00) characters.")
+        if message.value() == b"poison-deep":
+            raise RecursionError("maximum recursion depth exceeded")
+
+    rejected: list = []
+    seen = consume_all(group, topic, len(values), handle_one=handle_one, rejected=rejected)
+    assert sorted(seen) == sorted(v for v in values if v.startswith(b"ok"))
+    assert sorted(rejected) == [(b"poison-deep", "maximum recursion depth exceeded"),
+                                (b"poison-nul", "A string literal cannot contain NUL (0x00) characters.")]
+    assert attempts[b"poison-nul"] == attempts[b"poison-deep"] == 1
+    assert uncommitted(group, [topic]) == {}
+    produce(topic, [b"later"])
+    assert consume_all(group, topic, 1) == [b"later"]
+
+
+def test_an_outage_mid_batch_rewinds_from_the_failing_message_only(topic, caplog):
+    produce(topic, [f"o{i}".encode() for i in range(10)])
+    down = {"left": 3}
+    handed: list[bytes] = []
+
+    def handle_one(message):
+        if message.value() == b"o4" and down["left"]:
+            down["left"] -= 1
+            raise Outage("redis gone")
+        handed.append(message.value())
+
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    rejected: list = []
+    with caplog.at_level("WARNING", logger="apps.streaming.consumer"):
+        consume_all(group, topic, 10, handle_one=handle_one, rejected=rejected)
+    assert rejected == []
+    outage_lines = [r.getMessage() for r in caplog.records if r.name == "apps.streaming.consumer"]
+    assert len(outage_lines) == 2, outage_lines  # three failed attempts: logged when it starts and when it ends
+    assert "hand-off failing (Outage: redis gone)" in outage_lines[0] and "recovered" in outage_lines[1]
+    assert sorted(handed) == sorted(f"o{i}".encode() for i in range(10))  # each exactly once
+    assert uncommitted(group, [topic]) == {}
 
 
 def test_topics_are_created_with_their_partition_counts(broker):

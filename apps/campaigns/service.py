@@ -207,7 +207,7 @@ def _release(campaign: Campaign, new_state: str) -> int:
     handed = 0
     for notification_id in _active_notification_ids(campaign):
         for batch in control.release(notification_id, new_state):
-            enqueue_batch(batch, 0, queues.send_queue(batch["p"]))
+            enqueue_batch(batch, 0, queues.send_queue(batch.priority))
             handed += 1
     return handed
 

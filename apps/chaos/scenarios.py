@@ -218,8 +218,7 @@ def poison(run: Run) -> dict:
     report = _count(run, [notification_id])
     letters = dead_letters()
     report["missing"] += max(len(messages) - letters, 0)
-    reasons = Counter(reason.split(":")[0] + (": " + reason.split(":")[1][:30] if ":" in reason else "") for reason in
-                      poison_letters().values_list("reason", flat=True))
+    reasons = Counter(reason[:60] for reason in poison_letters().values_list("reason", flat=True))
     return report | {"poison_messages": len(messages), "poison_dead_lettered": letters, "reasons": dict(reasons),
                      "looped": max(letters - len(messages), 0), "timed_out": timed_out}
 

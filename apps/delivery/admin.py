@@ -51,13 +51,21 @@ class DeliveryAdmin(admin.ModelAdmin):
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(admin.ModelAdmin):
-    list_display = ("id", "topic", "reason", "notification_id", "channel", "recipient_count", "payload_size",
-                    "created_at", "replayed_at")
-    list_filter = ("topic", "channel", ("replayed_at", admin.EmptyFieldListFilter))
+    list_display = ("id", "topic", "reason", "reason_kind", "notification_id", "channel", "recipient_count",
+                    "payload_size", "created_at", "replayed_at")
+    list_filter = ("reason_kind", "topic", "channel", ("replayed_at", admin.EmptyFieldListFilter))
     search_fields = ("notification_id__exact",)
-    readonly_fields = ("topic", "reason", "notification_id", "channel", "recipient_ids", "payload_size",
-                       "created_at", "replayed_at")
+    fields = ("topic", "partition", "offset", "reason", "reason_kind", "notification_id", "channel", "recipient_ids",
+              "headers", "payload", "payload_encoding", "payload_size", "created_at", "replayed_at")
     actions = ["replay_selected"]
+
+    def get_readonly_fields(self, request, letter=None):  # noqa: ANN001, ANN201
+        """Everything but a rejected event's payload, which an operator may fix before replaying it."""
+        from apps.streaming.topics import EVENTS, topic_name
+
+        editable = letter is not None and letter.replayed_at is None and letter.topic == topic_name(EVENTS) \
+            and letter.payload_encoding == DeadLetter.Encoding.TEXT and self.has_replay_permission(request)
+        return [f for f in self.fields if not (editable and f == "payload")]
 
     @admin.display(description="recipients")
     def recipient_count(self, letter: DeadLetter) -> int:

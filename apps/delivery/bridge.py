@@ -1,46 +1,44 @@
 """The Kafka-to-Celery bridge: turns consumed messages into Celery tasks.
 
-The consumer loop (apps.streaming.client.run_consumer) commits a batch of messages only after these
-handlers return, i.e. after every task they stand for is in the Celery broker. Bad messages are
-dead-lettered with the reason and the stream moves on.
+The consumer loop (apps.streaming.consumer.run_consumer) commits a message's offset only after these
+handlers have handed it on, i.e. after every task it stands for is in the Celery broker. Whatever a
+handler raises for one message, other than a dependency outage, dead-letters that message with the
+exception as the reason (`rejecter`), and the stream moves on.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from celery import current_app
 from django.conf import settings
 
-from apps.streaming.client import Message, header
+from apps.streaming.consumer import Message, header
 
-from . import clock, events, progress, queues
-from .dead_letters import dead_letter
+from . import clock, events, json_checks, progress, queues
+from .batch_message import BadBatch, BatchMessage
+from .dead_letters import dead_letter_message
+from .json_checks import RequestError, is_int
 from .models import Source
-from .requests import RequestError, parse_request
+from .requests import parse_request
 from .service import submit
 from .tasks import dispatch_notification, enqueue_batch
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH_RECIPIENTS = 50_000
+MAX_DELAY_SECONDS = 48 * 3600  # retries back off for minutes and deferrals for under a day
 
 
 class BadMessage(ValueError):
     pass
 
 
-def handle_events(messages: list[Message]) -> None:
+def handle_events(messages: Iterator[Message]) -> None:
     with current_app.producer_or_acquire() as producer:
         for message in messages:
-            try:
-                notification_id, priority = _notification_from_event(message)
-            except (BadMessage, RequestError) as exc:
-                _reject(message, "event", exc)
-                continue
+            notification_id, priority = _notification_from_event(message)
             dispatch_notification.apply_async(args=[notification_id], queue=queues.dispatch_queue(priority),
                                               producer=producer)
             progress.mark(notification_id, "event_handed")
@@ -52,104 +50,95 @@ def _notification_from_event(message: Message) -> tuple[int, str]:
 
     if len(message.value() or b"") > settings.API_MAX_BODY_BYTES:  # the same bound as the HTTP API's
         raise BadMessage(f"larger than {settings.API_MAX_BODY_BYTES} bytes")
-    data = _decode(message)
+    data = json_checks.decode(message.value() or b"")
+    if not isinstance(data, dict):
+        raise RequestError("body", "must be a JSON object")
     if "notification_id" in data and set(data) <= {"notification_id", "priority"}:
-        if not isinstance(data["notification_id"], int) or isinstance(data["notification_id"], bool):
-            raise BadMessage("notification_id must be an integer")
+        if not is_int(data["notification_id"]):
+            raise RequestError("notification_id", "an integer id")
         priority = data.get("priority", Priority.NORMAL)
         if priority not in Priority.values:
-            raise BadMessage(f"priority must be one of {Priority.values}")
+            raise RequestError("priority", f"one of {Priority.values}")
         return data["notification_id"], priority
     if not data.get("idempotency_key"):
-        raise BadMessage("events from other services need an idempotency_key")
+        raise RequestError("idempotency_key", "required on events from other services")
     notification = submit(parse_request(data), Source.KAFKA, publish=False)
     return notification.pk, notification.category.priority
 
 
-def handle_batches(messages: list[Message]) -> None:
+def handle_batches(messages: Iterator[Message]) -> None:
     chunk_size = settings.SEND_CHUNK_SIZE
     with current_app.producer_or_acquire() as producer:
         for message in messages:
-            try:
-                batch = _decode_batch(message)
-            except BadMessage as exc:
-                _reject(message, "batch", exc)
-                continue
-            queue = queues.send_queue(batch["p"])
-            ids = batch["r"]
+            batch = BatchMessage.decode(message.value() or b"")
+            queue = queues.send_queue(batch.priority)
+            ids = batch.recipient_ids
             for index, start in enumerate(range(0, len(ids), chunk_size)):
-                chunk = batch | {"b": f"{batch['b']}.{index}", "r": ids[start:start + chunk_size]}
+                chunk = batch.with_changes(batch_id=f"{batch.batch_id}.{index}",
+                                           recipient_ids=ids[start:start + chunk_size])
                 enqueue_batch(chunk, 0, queue, producer=producer)
 
 
 def retry_due_at(message: Message) -> float:
-    """A retry message's not-before time (epoch seconds); one without a readable header is due now."""
+    """A retry or deferred message's not-before time (epoch seconds). One without a readable one is
+    due now, so that its handler sees it and dead-letters it."""
     try:
-        return int(header(message, events.NOT_BEFORE) or 0) / 1000.0
-    except ValueError:
+        return _not_before(message)
+    except BadMessage:
         return 0.0
 
 
-def handle_retries(messages: list[Message]) -> None:
+def _not_before(message: Message) -> float:
+    try:
+        due = int(header(message, events.NOT_BEFORE) or "") / 1000.0
+    except (ValueError, OverflowError):
+        raise BadMessage(f"header {events.NOT_BEFORE!r}: epoch milliseconds required") from None
+    if not 0 < due < clock.now() + MAX_DELAY_SECONDS:
+        raise BadMessage(f"header {events.NOT_BEFORE!r}: more than {MAX_DELAY_SECONDS // 3600} h ahead, or not > 0")
+    return due
+
+
+def handle_retries(messages: Iterator[Message]) -> None:
     """Hand due retry batches (notify.retry) to the retry queue; the consumer holds back the rest."""
 
-    def check(batch: dict) -> None:
-        if not isinstance(batch.get("a"), int) or batch["a"] < 2:
-            raise BadMessage("a (attempt) must be an integer >= 2")
+    def check(batch: BatchMessage) -> None:
+        if batch.attempt < 2:
+            raise BadMessage("a (attempt) must be at least 2 on a retry")
 
-    _hand_back_when_due(messages, "retry batch", check, time.time(), queues.retry_queue)
+    _hand_back_when_due(messages, check, time.time(), queues.retry_queue)
 
 
-def handle_deferred(messages: list[Message]) -> None:
+def handle_deferred(messages: Iterator[Message]) -> None:
     """Hand deferred batches (notify.deferred) back to their send queue when their window opens."""
 
-    def check(batch: dict) -> None:
-        if batch.get("d") not in ("throttled", "quiet_hours") or not isinstance(batch.get("a"), int):
-            raise BadMessage("d (throttled | quiet_hours) and a (attempt) are required")
+    def check(batch: BatchMessage) -> None:
+        if not batch.deferred:
+            raise BadMessage("d (deferred) must say why: throttled | quiet_hours")
 
     # Resume: a recipient may have been reached meanwhile by a re-dispatch of the notification.
-    _hand_back_when_due(messages, "deferred batch", check, clock.now(), queues.send_queue, {"resume": True})
+    _hand_back_when_due(messages, check, clock.now(), queues.send_queue, resume=True)
 
 
-def _hand_back_when_due(messages: list[Message], what: str, check: Callable[[dict], None], now: float,
-                        queue_for: Callable[[str], str], extra: dict | None = None) -> None:
+def _hand_back_when_due(messages: Iterator[Message], check: Callable[[BatchMessage], None], now: float,
+                        queue_for: Callable[[str], str], resume: bool = False) -> None:
     """Batches with a not-before header to Celery, each with a countdown to its due time."""
     with current_app.producer_or_acquire() as producer:
         for message in messages:
-            try:
-                batch = _decode_batch(message)
-                check(batch)
-            except BadMessage as exc:
-                _reject(message, what, exc)
-                continue
-            enqueue_batch(batch | (extra or {}), retry_due_at(message) - now, queue_for(batch["p"]),
-                          producer=producer)
+            batch = BatchMessage.decode(message.value() or b"")
+            check(batch)
+            due = _not_before(message)
+            if resume:
+                batch = batch.with_changes(resume=True)
+            enqueue_batch(batch, due - now, queue_for(batch.priority), producer=producer)
 
 
-def _reject(message: Message, what: str, exc: Exception) -> None:
-    dead_letter(message.topic(), f"invalid {what}: {exc}", payload_size=len(message.value() or b""))
+def rejecter(what: str) -> Callable[[Message, Exception], None]:
+    """Dead-letter a message with the reason: the validation error, or the unexpected exception."""
 
+    def reject(message: Message, exc: Exception) -> None:
+        if isinstance(exc, BadMessage | BadBatch | RequestError):
+            dead_letter_message(message, f"invalid {what}: {exc}", "invalid")
+        else:
+            dead_letter_message(message, f"{what} failed: {type(exc).__name__}: {exc}", "error")
 
-def _decode(message: Message) -> dict:
-    raw = message.value() or b""
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadMessage("not JSON") from None
-    if not isinstance(data, dict):
-        raise BadMessage("not a JSON object")
-    return data
-
-
-def _decode_batch(message: Message) -> dict:
-    from apps.preferences.models import Channel, Priority
-
-    data = _decode(message)
-    ids = data.get("r")
-    if not isinstance(data.get("n"), int) or data.get("c") not in Channel.values or data.get("p") not in \
-            Priority.values or not isinstance(data.get("b"), str):
-        raise BadMessage("expected n (int), c (channel), p (priority), b (batch id)")
-    if not isinstance(ids, list) or not ids or len(ids) > MAX_BATCH_RECIPIENTS or not all(
-            isinstance(i, int) and not isinstance(i, bool) for i in ids):
-        raise BadMessage(f"r must be a list of 1..{MAX_BATCH_RECIPIENTS} recipient ids")
-    return data
+    return reject

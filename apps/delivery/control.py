@@ -9,8 +9,7 @@ In-flight batches finish, so sending stops within a batch's time.
 
 from __future__ import annotations
 
-import json
-
+from .batch_message import BatchMessage
 from .progress import client, key, script
 
 PAUSED, CANCELLED = "paused", "cancelled"
@@ -49,11 +48,12 @@ return parked
 _release = script(_RELEASE)
 
 
-def park(notification_id: int, batch: dict) -> bool:
+def park(notification_id: int, batch: BatchMessage) -> bool:
     """Keep a batch while its notification is paused; False if it is not paused (any more)."""
-    return bool(_park(keys=_keys(notification_id), args=[json.dumps(batch)], client=client()))
+    return bool(_park(keys=_keys(notification_id), args=[batch.encode()], client=client()))
 
 
-def release(notification_id: int, new_state: str = "") -> list[dict]:
+def release(notification_id: int, new_state: str = "") -> list[BatchMessage]:
     """Set the state ("" to run again, or CANCELLED) and return the batches parked meanwhile."""
-    return [json.loads(raw) for raw in _release(keys=_keys(notification_id), args=[new_state], client=client())]
+    return [BatchMessage.decode(raw) for raw in _release(keys=_keys(notification_id), args=[new_state],
+                                                          client=client())]

@@ -5,9 +5,13 @@ validates and records idempotently by its idempotency_key."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from apps.streaming.client import EventProducer
 from apps.streaming.topics import EVENTS, topic_name
+
+if TYPE_CHECKING:
+    from .batch_message import BatchMessage
 
 _producer: EventProducer | None = None
 
@@ -36,7 +40,7 @@ def publish_notification_event(notification_id: int, priority: str = "normal") -
 NOT_BEFORE = "not-before"
 
 
-def publish_due(topic: str, batch: dict, due: float, partition: int | None = None) -> None:
+def publish_due(topic: str, batch: BatchMessage, due: float, partition: int | None = None) -> None:
     """A recipient batch that must not be handed on before `due` (epoch seconds); the caller flushes."""
-    producer().produce(topic, json.dumps(batch, separators=(",", ":")).encode(), key=str(batch["r"][0]).encode(),
+    producer().produce(topic, batch.encode(), key=str(batch.recipient_ids[0]).encode(),
                        headers={NOT_BEFORE: str(int(due * 1000))}, partition=partition)

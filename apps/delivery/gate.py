@@ -22,6 +22,7 @@ from apps.preferences.quiet_hours import quiet_until
 from apps.streaming.topics import DEFERRED, deferred_partition, topic_name
 
 from . import clock, events, progress, records, throttle
+from .batch_message import BatchMessage
 from .models import DeliveryStatus
 from .pgarray import int_array
 
@@ -118,8 +119,8 @@ def _defer(rules: Rules, channel: str, ref: BatchRef, later: dict[tuple[str, flo
                 outcomes.add(recipient_id, DeliveryStatus.SKIPPED, reason)
             continue
         # Deterministic id: a re-run of this batch after a crash names the same deferred batch.
-        batch = {"n": rules.notification_id, "c": channel, "p": ref.priority, "a": ref.attempt, "d": reason,
-                 "b": f"{ref.batch_id}/{reason[0]}{int(due)}", "r": recipient_ids}
+        batch = BatchMessage(rules.notification_id, channel, ref.priority, f"{ref.batch_id}/{reason[0]}{int(due)}",
+                             recipient_ids, attempt=ref.attempt, deferred=reason)
         events.publish_due(topic_name(DEFERRED), batch, due, partition=deferred_partition(due))
         counts[reason] += len(recipient_ids)
     events.producer().flush(10)

@@ -10,6 +10,7 @@ from apps.preferences.models import Category, Channel
 # Channel codes packed into Delivery.id; append only, never renumber.
 CHANNEL_CODES = {Channel.PUSH: 0, Channel.EMAIL: 1, Channel.SMS: 2, Channel.IN_APP: 3, Channel.WEBHOOK: 4}
 CHANNEL_BY_CODE = {code: channel for channel, code in CHANNEL_CODES.items()}
+MAX_RECIPIENT_ID = 2**32 - 1  # the recipient part of a Delivery key
 
 
 class NotificationStatus(models.TextChoices):
@@ -103,13 +104,27 @@ class Delivery(models.Model):
 
 
 class DeadLetter(models.Model):
-    """A message or recipient that could not be processed, with the reason. Never a message body."""
+    """A message or recipients that could not be processed, with the reason.
+
+    A rejected Kafka message keeps where it came from and its payload (the first 64 KB; base64 when it
+    is not NUL-free UTF-8), so an operator can inspect it, fix it and replay it. Nothing is logged of it.
+    """
+
+    class Encoding(models.TextChoices):
+        TEXT = "text"
+        BASE64 = "base64"
 
     topic = models.CharField(max_length=200)
     reason = models.CharField(max_length=500)
+    reason_kind = models.CharField(max_length=32, blank=True, db_index=True)
     notification_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     channel = models.CharField(max_length=16, blank=True)
     recipient_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    partition = models.IntegerField(null=True, blank=True)
+    offset = models.BigIntegerField(null=True, blank=True)
+    headers = models.JSONField(default=list, blank=True, help_text="[[name, value, text|base64], ...]")
+    payload = models.TextField(blank=True, help_text="The message as received (edit it, then replay).")
+    payload_encoding = models.CharField(max_length=8, choices=Encoding.choices, default=Encoding.TEXT)
     payload_size = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     replayed_at = models.DateTimeField(null=True, blank=True)

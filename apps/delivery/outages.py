@@ -13,16 +13,26 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import kombu.exceptions
 import redis
 from celery.exceptions import Reject
 from django import db
 
+from apps.streaming.client import BrokerUnavailable
+
 log = logging.getLogger(__name__)
 
 OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, db.OperationalError, db.InterfaceError)
+# What a bridge's hand-off meets when a dependency is down: the above, the Celery broker, or Kafka.
+HAND_OFF_OUTAGES = (*OUTAGES, kombu.exceptions.OperationalError, BrokerUnavailable)
 PAUSE_SECONDS = 1.0
 
 F = TypeVar("F", bound=Callable)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A dependency (Redis, PostgreSQL, the Celery broker, Kafka) is unreachable: wait, do not blame the message."""
+    return isinstance(exc, HAND_OFF_OUTAGES)
 
 
 def forget_broken_connections() -> None:

@@ -1,8 +1,12 @@
-"""Replay dead letters: resend their recipients, never one already sent.
+"""Replay dead letters: resend their recipients, never one already sent; or publish a rejected event again.
 
 A replayed batch is a fresh send with the category's full attempts. Its rows may overwrite only
 dead-lettered rows (records.write(replace_dead_lettered=True)), and recipients already recorded
 otherwise are dropped before the provider is called, so a replay, or two, cannot send twice.
+
+A rejected event (notify.events), perhaps fixed in the admin first, is published to the topic again
+with its headers, so it meets the same validation as any event; its idempotency key keeps a second
+replay from making a second notification.
 """
 
 from __future__ import annotations
@@ -12,7 +16,11 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
-from . import queues, records
+from apps.streaming.topics import EVENTS, topic_name
+
+from . import events, queues, records
+from .batch_message import BatchMessage
+from .dead_letters import header_bytes, payload_bytes
 from .models import DeadLetter, Notification
 from .tasks import enqueue_batch
 
@@ -22,7 +30,11 @@ class NotReplayable(ValueError):
 
 
 def replay(letter: DeadLetter) -> int:
-    """Queue the letter's recipients that are not sent yet; returns how many were queued."""
+    """Queue the letter's recipients that are not sent yet, or publish its event again; returns how many
+    recipients were queued (0 for an event)."""
+    if letter.topic == topic_name(EVENTS) and letter.payload:
+        _publish_again(letter)
+        return 0
     if not (letter.notification_id and letter.channel and letter.recipient_ids):
         raise NotReplayable(f"dead letter {letter.pk} names no recipients to resend (reason: {letter.reason})")
     notification = Notification.objects.select_related("category").filter(pk=letter.notification_id).first()
@@ -33,8 +45,15 @@ def replay(letter: DeadLetter) -> int:
     stamp = int(time.time() * 1000)
     size = settings.SEND_CHUNK_SIZE
     for index, start in enumerate(range(0, len(pending), size)):
-        enqueue_batch({"n": notification.pk, "c": letter.channel, "p": notification.category.priority,
-                       "b": f"replay:{letter.pk}:{stamp}:{index}", "r": pending[start:start + size], "a": 1,
-                       "replay": True}, 0.0, queues.retry_queue(notification.category.priority))
+        batch = BatchMessage(notification.pk, letter.channel, notification.category.priority,
+                             f"replay:{letter.pk}:{stamp}:{index}", pending[start:start + size], replay=True)
+        enqueue_batch(batch, 0.0, queues.retry_queue(batch.priority))
     DeadLetter.objects.filter(pk=letter.pk).update(replayed_at=timezone.now())
     return len(pending)
+
+
+def _publish_again(letter: DeadLetter) -> None:
+    headers = [(name, value) for name, value in header_bytes(letter)]
+    events.producer().produce(letter.topic, payload_bytes(letter), headers=headers)
+    events.producer().flush(10)
+    DeadLetter.objects.filter(pk=letter.pk).update(replayed_at=timezone.now())

@@ -1,4 +1,4 @@
-"""Validation of a notification request, shared by notify(), the HTTP API and raw Kafka events."""
+"""Validation of a notification request, shared by notify(), the signal, the HTTP API and raw Kafka events."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ from dataclasses import dataclass, field
 
 from apps.preferences.models import Category, Channel
 
+from .json_checks import RequestError, check_storable, is_int
+from .models import MAX_RECIPIENT_ID
+
 MAX_RECIPIENTS_INLINE = 10_000
+MAX_CONTEXT_CHARS = 64 * 1024
 
-
-class RequestError(ValueError):
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-        self.message = message
+__all__ = ["MAX_RECIPIENTS_INLINE", "NotificationRequest", "RequestError", "parse_request"]
 
 
 @dataclass
@@ -31,6 +30,7 @@ class NotificationRequest:
 def parse_request(data: object, idempotency_key: str | None = None) -> NotificationRequest:
     if not isinstance(data, dict):
         raise RequestError("body", "must be a JSON object")
+    check_storable(data)
     unknown = sorted(set(data) - {"category", "channels", "audience", "title", "body", "context", "idempotency_key",
                                   "template_id"})
     if unknown:
@@ -57,16 +57,19 @@ def parse_request(data: object, idempotency_key: str | None = None) -> Notificat
     if template_id is not None:
         from apps.campaigns.models import Template
 
-        if not isinstance(template_id, int) or not Template.objects.filter(pk=template_id).exists():
+        if not is_int(template_id) or not Template.objects.filter(pk=template_id).exists():
             raise RequestError("template_id", f"unknown template {template_id!r}")
     elif not title and not body:
         raise RequestError("body", "title or body is required")
     context = data.get("context", {})
     if not isinstance(context, dict):
         raise RequestError("context", "must be an object")
+    if len(repr(context)) > MAX_CONTEXT_CHARS:
+        raise RequestError("context", f"larger than {MAX_CONTEXT_CHARS} characters")
     key = idempotency_key or data.get("idempotency_key")
     if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 200):
         raise RequestError("idempotency_key", "a string of 1..200 characters")
+    check_storable(key, "idempotency_key")  # it may come from a header rather than the body
     return NotificationRequest(category, list(dict.fromkeys(channels)), audience, title, body, context, key,
                                template_id)
 
@@ -83,12 +86,13 @@ def _parse_audience(audience: object) -> dict:
             raise RequestError("audience.topic", f"unknown topic {value!r}")
     elif kind == "recipients":
         if (not isinstance(value, list) or not value or len(value) > MAX_RECIPIENTS_INLINE
-                or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
-            raise RequestError("audience.recipients", f"a list of 1..{MAX_RECIPIENTS_INLINE} recipient ids")
+                or not all(is_int(v, 1, MAX_RECIPIENT_ID) for v in value)):
+            raise RequestError("audience.recipients", f"a list of 1..{MAX_RECIPIENTS_INLINE} recipient ids"
+                                                      f" (each 1..{MAX_RECIPIENT_ID})")
     elif kind == "segment":
         from apps.audience.models import Segment
 
-        if not isinstance(value, int) or not Segment.objects.filter(pk=value).exists():
+        if not is_int(value) or not Segment.objects.filter(pk=value).exists():
             raise RequestError("audience.segment", f"unknown segment {value!r}")
     elif kind == "all":
         if value is not True:
@@ -96,7 +100,7 @@ def _parse_audience(audience: object) -> dict:
     elif kind == "campaign":  # a campaign's uploaded list
         from apps.campaigns.models import Campaign
 
-        if not isinstance(value, int) or not Campaign.objects.filter(pk=value).exists():
+        if not is_int(value) or not Campaign.objects.filter(pk=value).exists():
             raise RequestError("audience.campaign", f"unknown campaign {value!r}")
     else:
         raise RequestError("audience", f"unknown audience kind {kind!r}")

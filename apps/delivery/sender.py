@@ -18,6 +18,7 @@ from apps.providers.base import Content, NotConfigured, Outcome, Result, Target,
 from apps.providers.registry import transport_for
 
 from . import claims, control, gate, progress, ratelimit, records, rendering
+from .batch_message import BatchMessage
 from .contacts import NO_CONTACT_REASON, deactivate_tokens, load_profiles, load_targets
 from .models import DeliveryStatus, Notification
 
@@ -83,6 +84,7 @@ class BatchReport:
     retry_ids: list[int] = field(default_factory=list)
     dead_ids: list[int] = field(default_factory=list)
     dead_reason: str = ""
+    dead_reason_kind: str = "attempts_exhausted"
     retry_delay: float = 0.0
     completed: bool = False
     provider: str = "none"
@@ -121,11 +123,12 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
     `deferred` says why an earlier pass held this batch back (frequency cap, quiet hours)."""
     info = notification_info(notification_id)
     if info is None:
-        return BatchReport(dead_ids=list(recipient_ids), dead_reason="unknown notification")
+        return BatchReport(dead_ids=list(recipient_ids), dead_reason="unknown notification",
+                           dead_reason_kind="unknown_notification")
     run_state = control.state(notification_id)
     if run_state == control.PAUSED:
-        batch = {"n": notification_id, "c": channel, "p": priority, "b": batch_id, "r": recipient_ids, "a": attempt,
-                 "resume": resume, "replay": replay, "d": deferred}
+        batch = BatchMessage(notification_id, channel, priority, batch_id, recipient_ids, attempt, resume, replay,
+                             deferred)
         if control.park(notification_id, batch):
             return BatchReport()
         run_state = control.state(notification_id)

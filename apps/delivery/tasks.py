@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from dataclasses import asdict
 
 from celery import shared_task
 from django.conf import settings
@@ -17,9 +17,10 @@ from apps.streaming.topics import RETRY, channel_topic, topic_name
 
 from . import events, holders, progress, queues, records
 from .audience_stream import stream_audience
+from .batch_message import BatchMessage
 from .dead_letters import dead_letter
 from .models import DeliveryStatus, Notification, NotificationStatus
-from .outages import requeue_on_outage
+from .outages import is_outage, requeue_on_outage
 from .sender import BatchBusy, RateLimited, notification_info, send_batch
 from .signals import notification_completed
 
@@ -38,7 +39,8 @@ def dispatch_notification(self, notification_id: int, again: bool = False) -> No
     a batch already claimed are not sent again: the new batches find them claimed (foreign)."""
     notification = Notification.objects.select_related("category").filter(pk=notification_id).first()
     if notification is None:
-        dead_letter("dispatch", "unknown notification", notification_id=notification_id)
+        dead_letter("dispatch", "unknown notification", reason_kind="unknown_notification",
+                    notification_id=notification_id)
         return
     if notification.status == NotificationStatus.COMPLETED:
         return
@@ -83,16 +85,16 @@ def _dispatch(notification: Notification, lease: str) -> None:
             if sequence == 0 and chunk.last and 0 < len(chunk.sendable) <= settings.SEND_CHUNK_SIZE:
                 # The whole audience is one send batch (an OTP, a small list): hand it to the sender
                 # directly; the batch topic and its bridge would only add a hop of latency.
-                enqueue_batch({"n": notification_id, "c": channel, "p": priority, "b": f"{channel}:{generation}:0.0",
-                               "r": chunk.sendable, "resume": generation > 1}, 0, queues.send_queue(priority))
+                enqueue_batch(BatchMessage(notification_id, channel, priority, f"{channel}:{generation}:0.0",
+                                           chunk.sendable, resume=generation > 1), 0, queues.send_queue(priority))
                 continue
             for start in range(0, len(chunk.sendable), batch_size):
                 ids = chunk.sendable[start:start + batch_size]
-                message = {"n": notification_id, "c": channel, "p": priority, "b": f"{channel}:{generation}:{sequence}",
-                           "r": ids, "resume": generation > 1}
+                message = BatchMessage(notification_id, channel, priority, f"{channel}:{generation}:{sequence}", ids,
+                                       resume=generation > 1)
                 # Single-recipient messages keep per-user order; batches spread over partitions.
                 key = str(ids[0]) if len(ids) == 1 else str(sequence)
-                producer.produce(topic, json.dumps(message, separators=(",", ":")).encode(), key=key.encode())
+                producer.produce(topic, message.encode(), key=key.encode())
                 sequence += 1
     producer.flush(60)
     progress.mark(notification_id, "dispatch_end")
@@ -159,39 +161,53 @@ def send_chunk(self, notification_id: int, channel: str, batch_id: str, recipien
         info = notification_info(notification_id)
         metrics.count(channel, info.category if info else "", exc.provider, "throttled", len(recipient_ids))
         raise self.retry(countdown=exc.wait) from None
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        # Not an outage, so running it again would fail the same way: dead-letter the batch, replayable.
+        log.exception("batch %s of notification %s failed", batch_id, notification_id)
+        return _dead_letter_batch(notification_id, channel, priority, recipient_ids, f"{type(exc).__name__}: {exc}")
     if report.dead_ids:
-        dead_letter(f"send.{channel}", report.dead_reason, notification_id=notification_id, channel=channel,
-                    recipient_ids=report.dead_ids)
+        dead_letter(f"send.{channel}", report.dead_reason, reason_kind=report.dead_reason_kind,
+                    notification_id=notification_id, channel=channel, recipient_ids=report.dead_ids)
     if report.retry_ids:
-        schedule_retry({"n": notification_id, "c": channel, "p": priority, "b": f"{batch_id}/r{attempt}",
-                        "r": report.retry_ids, "a": attempt + 1}, report.retry_delay)
+        schedule_retry(BatchMessage(notification_id, channel, priority, f"{batch_id}/r{attempt}", report.retry_ids,
+                                    attempt=attempt + 1), report.retry_delay)
     if report.completed:
         finalize_notification.apply_async(args=[notification_id], queue=queues.dispatch_queue(priority))
     return report.counts
 
 
-def schedule_retry(batch: dict, delay: float) -> None:
+def _dead_letter_batch(notification_id: int, channel: str, priority: str, recipient_ids: list[int],
+                       reason: str) -> dict:
+    """Record the batch's recipients that have no final state yet as dead-lettered, with one dead letter."""
+    outcomes = records.Outcomes()
+    reason = f"send failed: {reason}"[:300]
+    for recipient_id in recipient_ids:
+        outcomes.add(recipient_id, DeliveryStatus.DEAD_LETTERED, reason)
+    counts = records.write(notification_id, channel, outcomes)
+    dead_letter(f"send.{channel}", reason, reason_kind="error", notification_id=notification_id, channel=channel,
+                recipient_ids=recipient_ids)
+    _add_progress(notification_id, priority, **counts)
+    return dict(counts)
+
+
+def schedule_retry(batch: BatchMessage, delay: float) -> None:
     """Resend a batch's failed recipients after `delay`: held by Celery if short, else via the retry topic.
 
     A long delay never holds a worker or a Celery message: the batch waits in notify.retry with a
     not-before header, and the retry bridge hands it back when it is due.
     """
     if delay <= settings.RETRY_HOLD_SECONDS:
-        enqueue_batch(batch, delay, queues.retry_queue(batch["p"]))
+        enqueue_batch(batch, delay, queues.retry_queue(batch.priority))
         return
     events.publish_due(topic_name(RETRY), batch, time.time() + delay)
     events.producer().flush(10)
 
 
-def enqueue_batch(batch: dict, delay: float, queue: str, producer=None) -> None:  # noqa: ANN001
-    """A batch message ({"n", "c", "p", "b", "r"} and optional attempt, resume, replay, deferred) as a send task."""
-    send_chunk.apply_async(
-        kwargs={"notification_id": batch["n"], "channel": batch["c"], "batch_id": batch["b"],
-                "recipient_ids": batch["r"], "attempt": batch.get("a", 1), "priority": batch["p"],
-                "resume": batch.get("resume", False), "replay": batch.get("replay", False),
-                "deferred": batch.get("d", "")},
-        countdown=max(delay, 0.0), queue=queue, producer=producer,
-    )
+def enqueue_batch(batch: BatchMessage, delay: float, queue: str, producer=None) -> None:  # noqa: ANN001
+    """A batch as a send task, due after `delay` seconds."""
+    send_chunk.apply_async(kwargs=asdict(batch), countdown=max(delay, 0.0), queue=queue, producer=producer)
 
 
 @shared_task(name="delivery.reconcile", acks_late=True)

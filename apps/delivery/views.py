@@ -5,7 +5,6 @@ Every error is JSON: {"error": "...", "field": "..."} with a 4xx status.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from functools import wraps
 
@@ -18,7 +17,7 @@ from apps.audience import tokens
 from apps.audience.models import Recipient
 from apps.streaming.client import BrokerUnavailable
 
-from . import progress
+from . import json_checks, progress
 from .models import ApiKey, Delivery, Notification, Source
 from .requests import RequestError, parse_request
 from .service import submit
@@ -42,7 +41,7 @@ class BodyError(ValueError):
 
 def read_json_body(request: HttpRequest) -> object:
     """The parsed JSON body, or BodyError: 413 over NOTIFY_API_MAX_BODY_BYTES (judged before the body is
-    read), 415 for another content type, 400 for bad JSON or a NUL character, which PostgreSQL text cannot hold.
+    read), 415 for another content type, 400 for what json_checks refuses (bad JSON, NUL, deep nesting).
     """
     try:
         length = int(request.headers.get("Content-Length") or 0)
@@ -53,28 +52,9 @@ def read_json_body(request: HttpRequest) -> object:
     if request.content_type != "application/json":
         raise BodyError(415, "send Content-Type: application/json")
     try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        raise BodyError(400, "body is not valid JSON", "body") from None
-    except RecursionError:
-        raise BodyError(400, "body is nested too deeply", "body") from None
-    if _holds_nul(data):
-        raise BodyError(400, "text must not contain NUL (\\u0000) characters", "body")
-    return data
-
-
-def _holds_nul(value: object) -> bool:
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str) and "\x00" in item:
-            return True
-        if isinstance(item, dict):
-            pending.extend(item)
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return False
+        return json_checks.decode(request.body)
+    except RequestError as exc:
+        raise BodyError(400, exc.message, exc.field) from None
 
 
 def token_required(view):  # noqa: ANN001, ANN201

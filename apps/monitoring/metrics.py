@@ -14,7 +14,10 @@ PROVIDER_SECONDS = Histogram(
     "notify_provider_request_seconds", "Time of one provider call (a batch, or a request of it).", ["provider"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
-DEAD_LETTERS = Counter("notify_dead_letters_total", "Dead letters written, by source topic kind.", ["source"])
+DEAD_LETTERS = Counter(
+    "notify_dead_letters_total", "Dead letters written, by source (events, batch, retry, deferred, send, dispatch) and"
+    " reason kind (invalid, error, attempts_exhausted, unknown_notification).", ["source", "reason_kind"],
+)
 
 
 def count(channel: str, category: str, provider: str, outcome: str, n: int = 1) -> None:

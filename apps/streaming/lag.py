@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from .client import BrokerUnavailable, _base_config
+from .client import BrokerUnavailable, base_config
 
 UNKNOWN = -1
 
@@ -35,7 +35,7 @@ class PartitionLag:
 
 
 def existing_groups(timeout: float = 5.0) -> set[str]:
-    admin = AdminClient(_base_config())
+    admin = AdminClient(base_config())
     try:
         return {g.group_id for g in admin.list_consumer_groups(request_timeout=timeout).result().valid}
     except KafkaException as exc:
@@ -43,7 +43,7 @@ def existing_groups(timeout: float = 5.0) -> set[str]:
 
 
 def partitions_of(topics: list[str], timeout: float = 5.0) -> list[TopicPartition]:
-    admin = AdminClient(_base_config())
+    admin = AdminClient(base_config())
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
@@ -53,7 +53,7 @@ def partitions_of(topics: list[str], timeout: float = 5.0) -> list[TopicPartitio
 
 
 def end_offsets(partitions: list[TopicPartition], timeout: float = 5.0) -> dict[tuple[str, int], int]:
-    consumer = Consumer({**_base_config(), "group.id": f"lag-probe-{uuid.uuid4().hex[:8]}",
+    consumer = Consumer({**base_config(), "group.id": f"lag-probe-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "auto.offset.reset": "latest",
                          "fetch.max.bytes": 1 << 20, "max.partition.fetch.bytes": 16 << 10})
     try:
@@ -82,7 +82,7 @@ def group_lag(group: str, topics: list[str], timeout: float = 5.0) -> list[Parti
     (Tansu answers ListGroups with an empty list, so committed offsets are the evidence there.)
     """
     partitions = partitions_of(topics, timeout)
-    reader = Consumer({**_base_config(), "group.id": group, "enable.auto.commit": False})
+    reader = Consumer({**base_config(), "group.id": group, "enable.auto.commit": False})
     try:
         committed = {(tp.topic, tp.partition): tp.offset for tp in reader.committed(partitions, timeout=timeout)}
     except KafkaException as exc:

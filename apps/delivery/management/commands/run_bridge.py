@@ -6,17 +6,11 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.delivery import clock
-from apps.delivery.bridge import handle_batches, handle_deferred, handle_events, handle_retries, retry_due_at
-from apps.delivery.outages import forget_broken_connections
+from apps.delivery.bridge import handle_batches, handle_deferred, handle_events, handle_retries, rejecter, retry_due_at
+from apps.delivery.outages import forget_broken_connections, is_outage
 from apps.preferences.models import Channel, Priority
-from apps.streaming.client import (
-    BrokerUnavailable,
-    ConsumerOptions,
-    DependencyGone,
-    check_broker,
-    ensure_topics,
-    run_consumer,
-)
+from apps.streaming.client import BrokerUnavailable, check_broker, ensure_topics
+from apps.streaming.consumer import ConsumerOptions, DependencyGone, run_consumer
 from apps.streaming.topics import DEFERRED, EVENTS, RETRY, channel_topic, topic_name
 
 log = logging.getLogger(__name__)
@@ -47,12 +41,13 @@ class Command(BaseCommand):
         grace = grace_seconds if grace_seconds is not None else settings.DEPENDENCY_GRACE_SECONDS
         due_at, hold, now = None, settings.RETRY_HOLD_SECONDS, time.time
         if role == "events":
-            group, topics, handler = "bridge.events", [topic_name(EVENTS)], handle_events
+            group, topics, handler, what = "bridge.events", [topic_name(EVENTS)], handle_events, "event"
         elif role == "retry":
             group, topics, handler, due_at = "bridge.retry", [topic_name(RETRY)], handle_retries, retry_due_at
+            what = "retry batch"
         elif role == "deferred":
             group, topics, handler, due_at = "bridge.deferred", [topic_name(DEFERRED)], handle_deferred, retry_due_at
-            hold, now = settings.DEFERRED_HOLD_SECONDS, clock.now
+            hold, now, what = settings.DEFERRED_HOLD_SECONDS, clock.now, "deferred batch"
         else:
             wanted = [c.strip() for c in channels.split(",") if c.strip()]
             unknown = sorted(set(wanted) - set(Channel.values))
@@ -60,6 +55,7 @@ class Command(BaseCommand):
                 raise CommandError(f"unknown channel(s): {', '.join(unknown)}")
             group, topics, handler = f"bridge.send.{priority}", [channel_topic(c, priority) for c in wanted], \
                 handle_batches
+            what = "batch"
         # Every notification's event crosses the events bridge, so it polls briskly. A one-batch audience
         # (an OTP) goes from the dispatcher straight to Celery, so the send bridges only carry bulk.
         fetch_wait = settings.KAFKA_URGENT_FETCH_WAIT_MS if role == "events" else settings.KAFKA_BULK_FETCH_WAIT_MS
@@ -73,8 +69,8 @@ class Command(BaseCommand):
                                    hold_seconds=hold, grace_seconds=grace, now=now, fetch_wait_ms=fetch_wait)
         self.stdout.write(f"bridge {group} consuming {len(topics)} topic(s)")
         try:
-            run_consumer(options_, _dropping_broken_connections(handler), should_stop=lambda: bool(stopping),
-                         due_at=due_at)
+            run_consumer(options_, _dropping_broken_connections(handler), rejecter(what), is_outage,
+                         should_stop=lambda: bool(stopping), due_at=due_at)
         except KeyboardInterrupt:
             pass
         except DependencyGone as exc:
@@ -82,13 +78,14 @@ class Command(BaseCommand):
 
 
 def _dropping_broken_connections(handler):  # noqa: ANN001, ANN202
-    """A failed hand-off is retried by the consumer; a database connection it broke must not be reused."""
+    """A hand-off that met an outage is retried by the consumer; a database connection it broke must not be reused."""
 
     def handle(messages):  # noqa: ANN001, ANN202
         try:
             handler(messages)
-        except Exception:
-            forget_broken_connections()
+        except Exception as exc:
+            if is_outage(exc):
+                forget_broken_connections()
             raise
 
     return handle
