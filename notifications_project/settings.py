@@ -213,6 +213,8 @@ CAMPAIGN_CONFIRM_ABOVE = env_int("NOTIFY_CAMPAIGN_CONFIRM_ABOVE", 100_000, 0)
 API_MAX_BODY_BYTES = env_int("NOTIFY_API_MAX_BODY_BYTES", 256 * 1024, 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
+API_RATE_PER_MINUTE = env_int("NOTIFY_API_RATE_PER_MINUTE", 1200, 0)  # per API key, unless the key sets its own
+IDEMPOTENCY_TTL_SECONDS = env_int("NOTIFY_IDEMPOTENCY_TTL_SECONDS", 86400, 60)  # campaign occurrences: for ever
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]

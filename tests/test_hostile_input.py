@@ -11,13 +11,14 @@ from hypothesis import strategies as st
 from apps.audience.models import Recipient
 from apps.audience.tokens import issue
 from apps.delivery import rendering
-from apps.delivery.models import ApiKey
+from apps.delivery.models import ApiKey, ApiScope
 
 SERVICE_TOKEN = "hostile-service-token"
 
 SERVICE_ENDPOINTS = [
     ("post", "/api/notifications"),
     ("get", "/api/notifications/1"),
+    ("put", "/api/recipients/someone"),
     ("post", "/api/recipients/someone/token"),
     ("get", "/api/recipients/someone/deliveries"),
 ]
@@ -36,7 +37,8 @@ def tokens(db):
     from apps.preferences.defaults import ensure_default_categories
 
     ensure_default_categories()
-    ApiKey.objects.get_or_create(name="hostile", defaults={"token_sha256": ApiKey.hash(SERVICE_TOKEN)})
+    ApiKey.objects.get_or_create(name="hostile", defaults={"token_sha256": ApiKey.hash(SERVICE_TOKEN),
+                                                           "scopes": list(ApiScope.values)})
     recipient = Recipient.objects.create(external_id=f"h-{uuid.uuid4().hex[:8]}")
     return {"service": SERVICE_TOKEN, "user": issue(recipient)}
 

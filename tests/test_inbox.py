@@ -9,7 +9,7 @@ from django.core import signing
 from django.test import AsyncClient
 
 from apps.audience.models import Recipient
-from apps.delivery.models import ApiKey
+from apps.delivery.models import ApiKey, ApiScope
 from apps.delivery.service import notify
 from apps.inbox.models import InboxMessage
 from apps.providers.base import Content, Outcome, Target
@@ -22,7 +22,8 @@ SERVICE_TOKEN = "inbox-service-token"
 
 @pytest.fixture
 def fan(transactional_db, client):
-    ApiKey.objects.get_or_create(name="inbox-tests", defaults={"token_sha256": ApiKey.hash(SERVICE_TOKEN)})
+    ApiKey.objects.get_or_create(name="inbox-tests", defaults={"token_sha256": ApiKey.hash(SERVICE_TOKEN),
+                                                               "scopes": list(ApiScope.values)})
     recipient = Recipient.objects.create(external_id=f"user-{uuid.uuid4().hex[:8]}")
     answer = client.post(f"/api/recipients/{recipient.external_id}/token",
                          HTTP_AUTHORIZATION=f"Bearer {SERVICE_TOKEN}")

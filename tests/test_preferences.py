@@ -12,7 +12,7 @@ from django.core import signing
 from django.test import override_settings
 
 from apps.audience.models import Recipient
-from apps.delivery.models import ApiKey, DeliveryStatus
+from apps.delivery.models import ApiKey, ApiScope, DeliveryStatus
 from apps.delivery.service import notify
 from apps.preferences import links
 from apps.preferences.models import Preference, QuietHours
@@ -29,7 +29,8 @@ def user(transactional_db, client):
     from apps.preferences.defaults import ensure_default_categories
 
     ensure_default_categories()
-    ApiKey.objects.get_or_create(name="preference-tests", defaults={"token_sha256": ApiKey.hash(SERVICE_TOKEN)})
+    ApiKey.objects.get_or_create(name="preference-tests", defaults={"token_sha256": ApiKey.hash(SERVICE_TOKEN),
+                                                                    "scopes": list(ApiScope.values)})
     recipient = Recipient.objects.create(external_id=f"user-{uuid.uuid4().hex[:8]}", email="fan@club.example")
     answer = client.post(f"/api/recipients/{recipient.external_id}/token", HTTP_AUTHORIZATION=f"Bearer {SERVICE_TOKEN}")
     return recipient, {"HTTP_AUTHORIZATION": f"Bearer {answer.json()['token']}"}

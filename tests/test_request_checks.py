@@ -10,7 +10,7 @@ import pytest
 from apps.delivery import json_checks
 from apps.delivery.batch_message import BadBatch, BatchMessage
 from apps.delivery.bridge import BadMessage, _not_before, _notification_from_event
-from apps.delivery.models import ApiKey
+from apps.delivery.models import ApiKey, ApiScope
 from apps.delivery.requests import RequestError
 from apps.delivery.service import notify
 from apps.delivery.signals import notification_requested
@@ -41,7 +41,8 @@ def service_token(db):
     from apps.preferences.defaults import ensure_default_categories
 
     ensure_default_categories()
-    ApiKey.objects.get_or_create(name="checks", defaults={"token_sha256": ApiKey.hash(TOKEN)})
+    ApiKey.objects.get_or_create(name="checks", defaults={"token_sha256": ApiKey.hash(TOKEN),
+                                                          "scopes": list(ApiScope.values)})
     return TOKEN
 
 

@@ -1,6 +1,9 @@
+import secrets
+
+from django import forms
 from django.contrib import admin, messages
 
-from .models import ApiKey, DeadLetter, Delivery, Notification
+from .models import AUDIENCE_KINDS, ApiKey, ApiScope, DeadLetter, Delivery, Notification
 
 
 @admin.register(Notification)
@@ -91,7 +94,33 @@ class DeadLetterAdmin(admin.ModelAdmin):
         self.message_user(request, f"{queued} recipient(s) queued again.", messages.SUCCESS)
 
 
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(choices=ApiScope.choices, widget=forms.CheckboxSelectMultiple, required=False)
+    allowed_audience_kinds = forms.MultipleChoiceField(
+        choices=[(k, k) for k in AUDIENCE_KINDS], widget=forms.CheckboxSelectMultiple, required=False,
+        help_text="None ticked: any kind of audience.")
+
+    class Meta:
+        model = ApiKey
+        fields = ("name", "owner", "is_active", "scopes", "allowed_categories", "allowed_audience_kinds",
+                  "max_audience", "rate_per_minute")
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "is_active", "created_at")
-    readonly_fields = ("token_sha256",)
+    """Adding a key makes its secret and shows it once, on the page after saving; only its hash is kept."""
+
+    form = ApiKeyForm
+    list_display = ("name", "owner", "is_active", "scopes", "max_audience", "created_at")
+    search_fields = ("name", "owner")
+    filter_horizontal = ("allowed_categories",)
+
+    def save_model(self, request, api_key, form, change) -> None:  # noqa: ANN001
+        token = None
+        if not change:
+            token = secrets.token_urlsafe(32)
+            api_key.token_sha256 = ApiKey.hash(token)
+        super().save_model(request, api_key, form, change)
+        if token:
+            self.message_user(request, f"The secret of API key {api_key.name!r} is {token} . Copy it now: it is "
+                                       "not kept and cannot be shown again.", messages.WARNING)

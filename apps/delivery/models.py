@@ -2,6 +2,7 @@ import hashlib
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models import Q
 
 from apps.audience.models import Recipient
 from apps.campaigns.models import Template
@@ -34,6 +35,14 @@ class Notification(models.Model):
     """One request to notify an audience; counts are kept by the pipeline, not COUNT(*)."""
 
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # Keys are unique per scope (an API key, a source, or the internal campaign namespace) while they are
+    # held: an expired key is released (released_at set) by the next request that brings it.
+    idempotency_scope = models.CharField(max_length=64, blank=True, default="")
+    idempotency_fingerprint = models.CharField(max_length=64, blank=True, default="",
+                                               help_text="SHA-256 of the request the key was first used for.")
+    idempotency_expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: held for ever.")
+    idempotency_released_at = models.DateTimeField(null=True, blank=True)
+    api_key = models.ForeignKey("ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     category = models.ForeignKey(Category, on_delete=models.PROTECT)
     channels = ArrayField(models.CharField(max_length=16, choices=Channel.choices))
     audience = models.JSONField(help_text='{"topic": slug} | {"recipients": [ids]} | {"segment": id} | {"all": true}')
@@ -53,7 +62,9 @@ class Notification(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="notification_idempotency_key_uniq")]
+        constraints = [models.UniqueConstraint(
+            fields=["idempotency_scope", "idempotency_key"], name="notification_idempotency_held_uniq",
+            condition=Q(idempotency_key__isnull=False, idempotency_released_at__isnull=True))]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.category_id} {self.status}"
@@ -136,12 +147,33 @@ class DeadLetter(models.Model):
         return f"{self.topic}: {self.reason[:60]}"
 
 
+class ApiScope(models.TextChoices):
+    SEND = "send", "send notifications"
+    READ_STATUS = "read_status", "read the status of its notifications"
+    MINT_USER_TOKENS = "mint_user_tokens", "mint end-user tokens"
+    READ_DELIVERIES = "read_deliveries", "read a recipient's deliveries"
+    MANAGE_RECIPIENTS = "manage_recipients", "create and update recipients"
+
+
+AUDIENCE_KINDS = ("topic", "recipients", "segment", "all", "campaign")
+
+
 class ApiKey(models.Model):
-    """A token for the HTTP API. Only its SHA-256 is stored."""
+    """A token for the HTTP API, with what it may do. Only its SHA-256 is stored."""
 
     name = models.CharField(max_length=200, unique=True)
+    owner = models.CharField(max_length=200, blank=True, help_text="The team or person responsible for this key.")
     token_sha256 = models.CharField(max_length=64, unique=True)
     is_active = models.BooleanField(default=True)
+    scopes = ArrayField(models.CharField(max_length=32, choices=ApiScope.choices), default=list, blank=True)
+    allowed_categories = models.ManyToManyField(Category, blank=True, related_name="+",
+                                                help_text="Empty: any category.")
+    allowed_audience_kinds = ArrayField(models.CharField(max_length=16, choices=[(k, k) for k in AUDIENCE_KINDS]),
+                                        default=list, blank=True, help_text="Empty: any kind of audience.")
+    max_audience = models.PositiveBigIntegerField(null=True, blank=True,
+                                                  help_text="Largest audience one request may target; empty: no limit.")
+    rate_per_minute = models.PositiveIntegerField(null=True, blank=True,
+                                                  help_text="Requests a minute; empty: NOTIFY_API_RATE_PER_MINUTE.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     @staticmethod

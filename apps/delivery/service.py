@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from . import idempotency
 from .events import publish_notification_event
-from .models import Notification, NotificationStatus, Source
+from .models import ApiKey, Notification, NotificationStatus, Source
 from .requests import NotificationRequest, parse_request
 
 
@@ -34,25 +35,40 @@ def notify(
     return submit(request, source)
 
 
-def submit(request: NotificationRequest, source: str, publish: bool = True) -> Notification:
-    notification, created = record(request, source)
+def submit(request: NotificationRequest, source: str, publish: bool = True,
+           api_key: ApiKey | None = None) -> Notification:
+    """Record the request (idempotently, within the scope of api_key or else of source) and publish it.
+
+    Raises IdempotencyConflict when a held key was first used for a different request."""
+    notification, created = record(request, source, api_key)
     if publish and (created or notification.status == NotificationStatus.ACCEPTED):
         publish_notification_event(notification.pk, notification.category.priority)
     return notification
 
 
-def record(request: NotificationRequest, source: str) -> tuple[Notification, bool]:
-    if request.idempotency_key:
-        existing = Notification.objects.filter(idempotency_key=request.idempotency_key).first()
-        if existing:
-            return existing, False
+def record(request: NotificationRequest, source: str, api_key: ApiKey | None = None) -> tuple[Notification, bool]:
+    key = request.idempotency_key
+    scope = idempotency.scope_of(source, api_key)
+    print_ = idempotency.fingerprint(request)
+    held = idempotency.holder(scope, key) if key else None
+    if held is not None and not idempotency.is_expired(held):
+        idempotency.check_same(held, request, print_)
+        return held, False
     try:
         with transaction.atomic():
+            if held is not None:
+                idempotency.release_expired(held)
             notification = Notification.objects.create(
-                idempotency_key=request.idempotency_key, category=request.category, channels=request.channels,
-                audience=request.audience, title=request.title, body=request.body, context=request.context,
-                source=source, template_id=request.template_id,
+                idempotency_key=key, idempotency_scope=scope if key else "", idempotency_fingerprint=print_,
+                idempotency_expires_at=idempotency.expiry_for(scope) if key else None, api_key=api_key,
+                category=request.category, channels=request.channels, audience=request.audience,
+                title=request.title, body=request.body, context=request.context, source=source,
+                template_id=request.template_id,
             )
     except IntegrityError:  # a concurrent request with the same key won
-        return Notification.objects.get(idempotency_key=request.idempotency_key), False
+        winner = idempotency.holder(scope, key)
+        if winner is None:
+            raise
+        idempotency.check_same(winner, request, print_)
+        return winner, False
     return notification, True

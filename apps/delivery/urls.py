@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from . import views
+from . import recipient_views, views
 
 
 class ExternalIdConverter:
@@ -20,7 +20,8 @@ register_converter(ExternalIdConverter, "external_id")
 urlpatterns = [
     path("notifications", views.create_notification, name="api-create-notification"),
     path("notifications/<int:notification_id>", views.notification_status, name="api-notification-status"),
-    path("recipients/<external_id:external_id>/token", views.recipient_token, name="api-recipient-token"),
-    path("recipients/<external_id:external_id>/deliveries", views.recipient_deliveries,
+    path("recipients/<external_id:external_id>", recipient_views.put_recipient, name="api-recipient"),
+    path("recipients/<external_id:external_id>/token", recipient_views.recipient_token, name="api-recipient-token"),
+    path("recipients/<external_id:external_id>/deliveries", recipient_views.recipient_deliveries,
          name="api-recipient-deliveries"),
 ]

@@ -1,4 +1,5 @@
-"""HTTP API: POST /api/notifications (token + Idempotency-Key), GET /api/notifications/<id>.
+"""HTTP API: POST /api/notifications (API key with scope send + Idempotency-Key), GET /api/notifications/<id>
+(scope read_status, the key's own notifications). Recipient endpoints: recipient_views.py.
 
 Every error is JSON: {"error": "...", "field": "..."} with a 4xx status.
 """
@@ -6,19 +7,18 @@ Every error is JSON: {"error": "...", "field": "..."} with a 4xx status.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import wraps
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from apps.audience import tokens
-from apps.audience.models import Recipient
 from apps.streaming.client import BrokerUnavailable
 
 from . import json_checks, progress
-from .models import ApiKey, Delivery, Notification, Source
+from .api_auth import Refusal, api_key_required, check_send
+from .idempotency import IdempotencyConflict
+from .models import ApiKey, ApiScope, Notification, Source
 from .requests import RequestError, parse_request
 from .service import submit
 
@@ -57,30 +57,21 @@ def read_json_body(request: HttpRequest) -> object:
         raise BodyError(400, exc.message, exc.field) from None
 
 
-def token_required(view):  # noqa: ANN001, ANN201
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):  # noqa: ANN202
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return error(401, "missing token: send 'Authorization: Bearer <token>'")
-        if not ApiKey.objects.filter(token_sha256=ApiKey.hash(token.strip()), is_active=True).exists():
-            return error(401, "invalid token")
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
 @csrf_exempt
 @require_http_methods(["POST"])
-@token_required
-def create_notification(request: HttpRequest) -> JsonResponse:
+@api_key_required(ApiScope.SEND)
+def create_notification(request: HttpRequest, api_key: ApiKey) -> JsonResponse:
     key = request.headers.get("Idempotency-Key")
     try:
         parsed = parse_request(read_json_body(request), idempotency_key=key)
-        notification = submit(parsed, Source.API)
+        check_send(api_key, parsed)
+        notification = submit(parsed, Source.API, api_key=api_key)
     except BodyError as exc:
         return exc.response()
+    except Refusal as refusal:
+        return refusal.response()
+    except IdempotencyConflict as exc:
+        return JsonResponse({"error": exc.message, "field": exc.field, "differing": exc.differing}, status=422)
     except RequestError as exc:
         return error(400, exc.message, exc.field)
     except BrokerUnavailable:
@@ -89,38 +80,13 @@ def create_notification(request: HttpRequest) -> JsonResponse:
 
 
 @require_http_methods(["GET"])
-@token_required
-def notification_status(request: HttpRequest, notification_id: int) -> JsonResponse:
-    notification = Notification.objects.filter(pk=notification_id).first()
+@api_key_required(ApiScope.READ_STATUS)
+def notification_status(request: HttpRequest, api_key: ApiKey, notification_id: int) -> JsonResponse:
+    """Only the key's own notifications: another key's (or a campaign's) is a 404 like one that does not exist."""
+    notification = Notification.objects.filter(pk=notification_id, api_key=api_key).first()
     if notification is None:
         return error(404, f"no notification {notification_id}")
     return JsonResponse(status_of(notification))
-
-
-@csrf_exempt
-@require_http_methods(["POST"])
-@token_required
-def recipient_token(request: HttpRequest, external_id: str) -> JsonResponse:
-    """A token for one end user (their inbox and preferences), for the client app to hand to them."""
-    recipient = Recipient.objects.filter(external_id=external_id, is_active=True).first()
-    if recipient is None:
-        return error(404, f"no active recipient with external_id {external_id!r}")
-    return JsonResponse({"token": tokens.issue(recipient),
-                         "expires_in": settings.RECIPIENT_TOKEN_MAX_AGE_SECONDS})
-
-
-@require_http_methods(["GET"])
-@token_required
-def recipient_deliveries(request: HttpRequest, external_id: str) -> JsonResponse:
-    """Every delivery of one recipient, newest first: channel, status, provider id, reason, attempts."""
-    recipient = Recipient.objects.filter(external_id=external_id).first()
-    if recipient is None:
-        return error(404, f"no recipient with external_id {external_id!r}")
-    rows = Delivery.objects.filter(recipient_id=recipient.pk).order_by("-id")[:200]
-    return JsonResponse({"recipient": external_id, "deliveries": [{
-        "notification": d.notification_id, "channel": d.channel, "status": d.get_status_display().lower(),
-        "provider_message_id": d.provider_message_id, "reason": d.reason, "attempts": d.attempts,
-        "updated_at": d.updated_at.isoformat()} for d in rows]})
 
 
 def status_of(notification: Notification) -> dict:
