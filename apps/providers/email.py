@@ -13,6 +13,8 @@ from email.utils import make_msgid
 
 from django.core.mail import EmailMultiAlternatives, get_connection
 
+from apps.delivery.rendering import with_unsubscribe
+
 from .base import Content, Outcome, Result, Target, Transport, permanent, transient
 from .http_answers import failure
 
@@ -49,9 +51,11 @@ class EmailTransport(Transport):
     def _send_one(self, connection, content: Content, target: Target) -> Result:  # noqa: ANN001
         message_id = make_msgid(domain=self.from_email.rpartition("@")[2] or None)
         headers = {"Message-ID": message_id}
-        if content.unsubscribe_url is not None:  # RFC 8058 one-click unsubscribe
-            headers["List-Unsubscribe"] = f"<{content.unsubscribe_url(target.recipient_id)}>"
+        unsubscribe = content.unsubscribe_url(target.recipient_id) if content.unsubscribe_url is not None else None
+        if unsubscribe:  # RFC 8058 one-click unsubscribe
+            headers["List-Unsubscribe"] = f"<{unsubscribe}>"
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        content = with_unsubscribe(content, unsubscribe)  # the visible link in the body, too
         mail = EmailMultiAlternatives(content.title, content.body, self.from_email, [target.address],
                                       headers=headers, connection=connection)
         if content.html:
