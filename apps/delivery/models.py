@@ -60,6 +60,9 @@ class Notification(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # The Redis epoch (key prefix and token, see epoch.py) its batches were dispatched under: when Redis
+    # has lost its data since, its claims and counters are gone and PostgreSQL is asked instead.
+    dispatch_epoch = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         constraints = [models.UniqueConstraint(
