@@ -1,207 +1,194 @@
-"""The marketer's admin: templates with validation and preview; campaigns with audience, schedule,
-test send, launch (with a confirmation above a size), pause/resume/cancel, live progress and audit."""
+"""The marketer's admin: campaigns with audience (estimated live), schedule, a preview beside the form,
+test send with its real outcome, launch (with a confirmation above a size), pause/resume/cancel, live
+status and progress, results and audit. Templates: template_admin.py; the JSON parts: admin_views.py."""
 
 from __future__ import annotations
 
-from django import forms
+import json
+
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, JsonResponse
+from django.db.models import OuterRef, Subquery
+from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
-from apps.audience.models import Recipient
-from apps.preferences.models import Channel
+from . import admin_views, service, template_checks
+from .forms import CampaignForm
+from .models import Campaign, CampaignEvent, CampaignRun, CampaignStatus, ScheduleKind
+from .template_admin import TemplateAdmin, preview_context
+from .test_send import send_test
 
-from . import service, template_checks
-from .models import AudienceKind, Campaign, CampaignEvent, CampaignStatus, ScheduleKind, Template
-
-
-@admin.register(Template)
-class TemplateAdmin(admin.ModelAdmin):
-    list_display = ("name", "push_title", "email_subject", "updated_at")
-    search_fields = ("name", "push_title", "email_subject")
-    readonly_fields = ("sms_info", "preview")
-
-    @admin.display(description="SMS length")
-    def sms_info(self, obj: Template) -> str:
-        length, segments, encoding = template_checks.sms_segments(obj.sms_text or "")
-        return f"{length} characters, {segments} segment(s), {encoding} (with the sample values: see preview)"
-
-    @admin.display(description="Preview")
-    def preview(self, obj: Template) -> str:
-        if not obj.pk:
-            return "Save the template to preview it."
-        url = reverse("admin:campaigns_template_preview", args=[obj.pk])
-        return format_html('<a href="{}">Preview with the sample values</a>, or for a user: '
-                           '<form method="get" action="{}" style="display:inline">'
-                           '<input name="recipient" placeholder="user id (external id)"> '
-                           '<button type="submit">Preview</button></form>', url, url)
-
-    def get_urls(self):  # noqa: ANN201
-        return [path("<int:pk>/preview/", self.admin_site.admin_view(self.preview_view),
-                     name="campaigns_template_preview"), *super().get_urls()]
-
-    def preview_view(self, request: HttpRequest, pk: int) -> TemplateResponse:
-        template = get_object_or_404(Template, pk=pk)
-        if not self.has_view_permission(request, template):
-            raise PermissionDenied
-        sample, note = dict(template_checks.SAMPLE_RECIPIENT), "a sample recipient"
-        external_id = request.GET.get("recipient", "").strip()
-        if external_id:
-            recipient = Recipient.objects.filter(external_id=external_id).first()
-            if recipient is None:
-                note = f"no user {external_id!r}: showing a sample recipient"
-            else:
-                sample = {"name": recipient.name, "external_id": recipient.external_id, "locale": recipient.locale}
-                note = f"user {external_id}"
-        shown = template_checks.preview(template, dict(template.sample_context or {}), sample)
-        length, segments, encoding = template_checks.sms_segments(shown["sms_text"])
-        return TemplateResponse(request, "admin/campaigns/template_preview.html", {
-            **self.admin_site.each_context(request), "title": f"Preview of {template}", "template_obj": template,
-            "shown": shown, "note": note, "sms": f"{length} characters, {segments} segment(s), {encoding}"})
-
-
-class CampaignForm(forms.ModelForm):
-    channels = forms.MultipleChoiceField(choices=Channel.choices, widget=forms.CheckboxSelectMultiple)
-    member_csv = forms.FileField(required=False, label="User ids (CSV)",
-                                 help_text="For an uploaded list: one user id (external id) per line, first column.")
-
-    class Meta:
-        model = Campaign
-        fields = ["name", "category", "template", "channels", "context", "audience_kind", "topic", "segment",
-                  "member_csv", "schedule_kind", "send_at", "crontab", "crontab_timezone"]
-
-    def clean(self) -> dict:
-        data = super().clean()
-        kind = data.get("audience_kind")
-        if kind == AudienceKind.TOPIC and not data.get("topic"):
-            self.add_error("topic", "Choose the topic whose followers get this campaign.")
-        if kind == AudienceKind.SEGMENT and not data.get("segment"):
-            self.add_error("segment", "Choose a segment.")
-        self.members = None
-        if data.get("member_csv"):
-            self.members, self.rejected = service.parse_member_csv(data["member_csv"].read())
-            if not self.members:
-                self.add_error("member_csv", f"No line matched a user: {len(self.rejected)} line(s) rejected.")
-        if kind == AudienceKind.UPLOAD and self.members is None and not (self.instance.pk and
-                                                                         self.instance.members.exists()):
-            self.add_error("member_csv", "Upload the CSV of user ids.")
-        if not self.errors and kind in (AudienceKind.TOPIC, AudienceKind.SEGMENT, AudienceKind.ALL):
-            probe = Campaign(audience_kind=kind, topic=data.get("topic"), segment=data.get("segment"))
-            if service.estimate_audience(probe) == 0:
-                self.add_error("audience_kind", "This audience is empty: nobody would get the campaign.")
-        schedule = data.get("schedule_kind")
-        if schedule == ScheduleKind.AT:
-            if not data.get("send_at"):
-                self.add_error("send_at", "Give the date and time to send at.")
-            elif data["send_at"] <= timezone.now():
-                self.add_error("send_at", "This time is in the past.")
-        if schedule == ScheduleKind.RECURRING:
-            try:
-                service.parse_crontab(data.get("crontab", ""), data.get("crontab_timezone") or "UTC")
-            except service.CampaignError as exc:
-                self.add_error("crontab", str(exc))
-        return data
+__all__ = ["CampaignAdmin", "TemplateAdmin"]
 
 
 class CampaignEventInline(admin.TabularInline):
+    """The audit trail: read-only, and visible to everyone who may see the campaign."""
+
     model = CampaignEvent
     extra = 0
     can_delete = False
     fields = ("at", "user", "action", "detail")
     readonly_fields = fields
+    verbose_name_plural = "Audit trail"
+
+    def has_view_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return request.user.has_perm("campaigns.view_campaign") or request.user.has_perm("campaigns.change_campaign")
 
     def has_add_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
         return False
 
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     form = CampaignForm
-    list_display = ("name", "category", "channels", "audience_kind", "schedule_kind", "status", "created_by",
-                    "created_at")
+    list_display = ("name", "status", "schedule", "audience_size", "sent_counts", "category", "channels",
+                    "created_by")
     list_filter = ("status", "category", "schedule_kind")
     search_fields = ("name",)
     autocomplete_fields = ("topic", "segment", "template")
-    readonly_fields = ("status", "created_by", "audience_estimate", "progress")
+    readonly_fields = ("status_live", "created_by", "audience_estimate", "progress", "results")
     inlines = [CampaignEventInline]
     actions = ["send_test_to_me", "schedule_campaigns", "launch_campaigns", "pause_campaigns", "resume_campaigns",
                "cancel_campaigns"]
 
+    class Media:
+        css = {"all": ["campaigns/compose.css"]}
+        js = ["campaigns/compose.js"]
+
     def get_fieldsets(self, request, obj=None):  # noqa: ANN001, ANN201
+        editable = self.has_change_permission(request, obj) if obj else True
         message = ("Message", {"fields": ["name", "category", "template", "channels", "context"]})
-        audience = ("Audience", {"fields": ["audience_kind", "topic", "segment", "member_csv", "audience_estimate"]})
+        upload = ["member_csv"] if editable else []
+        audience = ("Audience", {"fields": ["audience_kind", "topic", "segment", *upload, "audience_estimate"]})
         schedule = ("Schedule", {"fields": ["schedule_kind", "send_at", "crontab", "crontab_timezone"]})
         if obj is None:
             return [message, audience, schedule]
-        return [("Live progress", {"fields": ["status", "progress", "created_by"]}), message, audience, schedule]
+        live = ("Live progress", {"fields": ["status_live", "progress", "created_by"]})
+        return [live, ("Results", {"fields": ["results"]}), message, audience, schedule]
+
+    def get_queryset(self, request: HttpRequest):  # noqa: ANN201
+        latest = CampaignRun.objects.filter(campaign=OuterRef("pk")).order_by("-launched_at")
+        return super().get_queryset(request).select_related("category", "created_by").annotate(
+            latest_notification=Subquery(latest.values("notification_id")[:1]))
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):  # noqa: ANN001, ANN201
+        extra = preview_context(reverse("admin:campaigns_template_render"), "template,context,category")
+        campaign = Campaign.objects.filter(pk=object_id).first() if object_id and object_id.isdigit() else None
+        if campaign is not None:
+            extra["preview_defaults"] = json.dumps({"template": campaign.template_id, "category": campaign.category_id,
+                                                    "context": json.dumps(campaign.context or {})})
+        return super().changeform_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     def save_model(self, request, obj, form, change):  # noqa: ANN001
+        from .members import replace_members
+
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
         service.record_event(obj, request.user, "changed" if change else "created")
         if form.members is not None:
-            service.replace_members(obj, form.members)
+            replace_members(obj, form.members)
             detail = f"{len(form.members)} user(s) matched, {len(form.rejected)} line(s) rejected"
             service.record_event(obj, request.user, "list uploaded", detail)
-            rejected = ", ".join(f"line {n}: {v[:40]!r}" for n, v in form.rejected[:20])
+            rejected = ", ".join(f"line {n}: {why}" for n, why in form.rejected[:20])
             level = messages.WARNING if form.rejected else messages.SUCCESS
             self.message_user(request, f"{detail}{': ' + rejected if rejected else ''}"
                                        f"{' …' if len(form.rejected) > 20 else ''}", level)
 
+    # --- list columns and read-only fields ---
+
+    @admin.display(description="Schedule", ordering="schedule_kind")
+    def schedule(self, obj: Campaign) -> str:
+        if obj.schedule_kind == ScheduleKind.AT:
+            return f"once, {obj.send_at:%Y-%m-%d %H:%M %Z}" if obj.send_at else "once (no time)"
+        if obj.schedule_kind == ScheduleKind.RECURRING:
+            return f"{obj.crontab} ({obj.crontab_timezone or 'UTC'})"
+        return "when launched"
+
+    def _counts(self, obj: Campaign) -> dict:
+        from apps.delivery import progress
+
+        notification_id = getattr(obj, "latest_notification", None)
+        return progress.read(notification_id) if notification_id else {}
+
+    @admin.display(description="Audience")
+    def audience_size(self, obj: Campaign) -> str:
+        targeted = self._counts(obj).get("targeted")
+        return f"{int(targeted):,}" if targeted else f"~{service.cached_estimate(obj):,}"
+
+    @admin.display(description="Sent / failed / skipped")
+    def sent_counts(self, obj: Campaign) -> str:
+        counts = self._counts(obj)
+        if not counts:
+            return "—"
+        failed = int(counts.get("failed", 0)) + int(counts.get("dead_lettered", 0))
+        return f"{int(counts.get('sent', 0)):,} / {failed:,} / {int(counts.get('skipped', 0)):,}"
+
+    @admin.display(description="Status")
+    def status_live(self, obj: Campaign) -> str:
+        return format_html('<strong id="campaign-status" data-status="{}">{}</strong>', obj.status,
+                           obj.get_status_display())
+
     @admin.display(description="Audience (estimate, before preferences)")
-    def audience_estimate(self, obj: Campaign) -> str:
-        return f"{service.estimate_audience(obj):,} users" if obj.pk else "—"
+    def audience_estimate(self, obj: Campaign | None) -> str:
+        url = reverse("admin:campaigns_campaign_estimate")
+        text = f"{service.estimate_audience(obj):,} users" if obj and obj.pk else "…"
+        return format_html('<span id="campaign-estimate" data-url="{}" data-campaign="{}">{}</span>', url,
+                           obj.pk if obj and obj.pk else "", text)
 
     @admin.display(description="Progress")
     def progress(self, obj: Campaign) -> str:
         if not obj.pk:
             return "—"
-        url = reverse("admin:campaigns_campaign_progress", args=[obj.pk])
         return format_html(
             '<div id="campaign-progress" data-url="{}">'
             '<progress id="campaign-progress-bar" max="1" value="0" style="width:28em"></progress> '
-            '<span id="campaign-progress-text">…</span></div>'
-            '<script>(function () {{'
-            ' const box = document.getElementById("campaign-progress");'
-            ' async function tick() {{'
-            '  try {{ const r = await fetch(box.dataset.url, {{credentials: "same-origin"}}); const s = await r.json();'
-            '   const bar = document.getElementById("campaign-progress-bar"); bar.max = Math.max(s.targeted, 1);'
-            '   bar.value = s.done;'
-            '   document.getElementById("campaign-progress-text").textContent ='
-            '    `${{s.status}}: ${{s.done.toLocaleString()}} of ${{s.targeted.toLocaleString()}} — sent ${{s.sent}},'
-            ' failed ${{s.failed}}, throttled ${{s.throttled}}, skipped ${{s.skipped}}, ${{s.rate}}/s`;'
-            '  }} catch (e) {{}}'
-            '  setTimeout(tick, 1000); }}'
-            ' tick(); }})();</script>', url)
+            '<span id="campaign-progress-text">…</span></div>',
+            reverse("admin:campaigns_campaign_progress", args=[obj.pk]))
+
+    @admin.display(description="Per channel")
+    def results(self, obj: Campaign) -> str:
+        if not obj.pk:
+            return "—"
+        return format_html('<div id="campaign-results" data-url="{}">…</div>',
+                           reverse("admin:campaigns_campaign_results", args=[obj.pk]))
+
+    # --- pages ---
 
     def get_urls(self):  # noqa: ANN201
-        return [path("<int:pk>/progress/", self.admin_site.admin_view(self.progress_view),
-                     name="campaigns_campaign_progress"), *super().get_urls()]
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/progress/", wrap(lambda r, pk: admin_views.progress(self, r, pk)),
+                 name="campaigns_campaign_progress"),
+            path("<int:pk>/results/", wrap(lambda r, pk: admin_views.results(self, r, pk)),
+                 name="campaigns_campaign_results"),
+            path("<int:pk>/send-test/", wrap(self.send_test_view), name="campaigns_campaign_send_test"),
+            path("estimate/", wrap(self.estimate_view), name="campaigns_campaign_estimate"),
+            *super().get_urls()]
 
-    def progress_view(self, request: HttpRequest, pk: int) -> JsonResponse:
-        """Counts the pipeline keeps in Redis for the latest run (never a COUNT(*) over deliveries)."""
-        from apps.delivery import progress
+    def estimate_view(self, request: HttpRequest) -> JsonResponse:
+        if request.method != "POST" or not self.has_view_permission(request):
+            return JsonResponse({"error": "not allowed"}, status=403)
+        return admin_views.estimate(request)
 
+    def send_test_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
         campaign = get_object_or_404(Campaign, pk=pk)
-        if not self.has_view_permission(request, campaign):
-            raise PermissionDenied
-        run = campaign.runs.order_by("-launched_at").select_related("notification").first()
-        counts = progress.read(run.notification_id) if run and run.notification_id else {}
-        done = sum(int(counts.get(k, 0)) for k in progress.TERMINAL)
-        elapsed = counts.get("t_last_recorded", 0) - counts.get("t_first_send", 0)
-        return JsonResponse({
-            "status": campaign.status, "targeted": int(counts.get("targeted", 0)), "done": done,
-            "sent": int(counts.get("sent", 0)), "failed": int(counts.get("failed", 0) + counts.get("dead_lettered", 0)),
-            "skipped": int(counts.get("skipped", 0)), "throttled": int(counts.get("throttled", 0)),
-            "rate": round(counts.get("sent", 0) / elapsed) if elapsed > 0 else 0,
-        })
+        if request.method == "POST" and self.has_change_permission(request, campaign):
+            self._send_test(request, campaign)
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[pk]))
+
+    def _send_test(self, request: HttpRequest, campaign: Campaign) -> None:
+        outcome = send_test(campaign, request.user)
+        level = messages.SUCCESS if outcome.delivered else messages.WARNING
+        if any(state in ("failed", "dead_lettered") for state, _ in outcome.channels.values()):
+            level = messages.ERROR
+        self.message_user(request, f"{campaign}: test to you: {outcome.summary}.", level)
 
     # --- actions ---
 
@@ -218,7 +205,8 @@ class CampaignAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send a test to me", permissions=["change"])
     def send_test_to_me(self, request, queryset) -> None:  # noqa: ANN001
-        self._each(request, queryset, "test sent to you", lambda c: service.send_test(c, request.user))
+        for campaign in queryset:
+            self._send_test(request, campaign)
 
     @admin.action(description="Schedule", permissions=["change"])
     def schedule_campaigns(self, request, queryset) -> None:  # noqa: ANN001
@@ -237,6 +225,9 @@ class CampaignAdmin(admin.ModelAdmin):
         def launch(campaign: Campaign) -> None:
             if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
                 raise service.CampaignError(f"a {campaign.status} campaign cannot be launched")
+            problems = template_checks.context_errors(campaign.template, campaign.context or {}, campaign.channels)
+            if problems:
+                raise service.CampaignError("; ".join(problems))
             service.launch(campaign.pk, request.user)
 
         self._each(request, queryset, "launched", launch)

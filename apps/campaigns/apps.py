@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_migrate
 
 
 class CampaignsConfig(AppConfig):
@@ -8,6 +9,9 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         from apps.delivery.signals import notification_completed
 
-        from .service import on_notification_completed
+        from .groups import ensure_groups
+        from .service import on_campaign_deleted, on_notification_completed
 
         notification_completed.connect(on_notification_completed, dispatch_uid="campaign-completed")
+        post_migrate.connect(ensure_groups, dispatch_uid="campaign-groups")
+        post_delete.connect(on_campaign_deleted, sender="campaigns.Campaign", dispatch_uid="campaign-deleted")

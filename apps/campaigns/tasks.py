@@ -1,11 +1,44 @@
 """The task celery beat fires for a scheduled campaign (django-celery-beat PeriodicTask "campaign <id>")."""
 
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime
+
 from celery import shared_task
+from celery.exceptions import Reject
+from django.utils import timezone
+
+from apps.delivery import outages
 
 from . import service
 
+log = logging.getLogger(__name__)
+RETRY_BASE_SECONDS, RETRY_CAP_SECONDS, MAX_RETRIES = 2.0, 120.0, 30
 
-@shared_task(name=service.LAUNCH_TASK, acks_late=True)
-def launch_campaign(campaign_id: int) -> int | None:
-    notification = service.launch(campaign_id)
+
+def retry_delay(retries: int) -> float:
+    """Exponential backoff with jitter: about 2, 4, 8 … s, at most two minutes."""
+    return min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** retries) * random.uniform(0.5, 1.0)
+
+
+@shared_task(name=service.LAUNCH_TASK, bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def launch_campaign(self, campaign_id: int, fired_at: str | None = None) -> int | None:  # noqa: ANN001
+    """Launch the occurrence this fire stands for. A database or broker outage retries with backoff;
+    the retry carries the first fire's time, so it names the same occurrence and launches it once."""
+    fired = datetime.fromisoformat(fired_at) if fired_at else timezone.now()
+    try:
+        notification = service.launch(campaign_id, now=fired)
+    except outages.HAND_OFF_OUTAGES as exc:
+        outages.forget_broken_connections()
+        if self.request.called_directly or self.request.retries >= MAX_RETRIES:
+            raise
+        delay = retry_delay(self.request.retries)
+        log.warning("campaign %s: launch met %s; retry %d in %.0f s", campaign_id, type(exc).__name__,
+                    self.request.retries + 1, delay)
+        try:
+            raise self.retry(args=[campaign_id], kwargs={"fired_at": fired.isoformat()}, countdown=delay, exc=exc)
+        except outages.HAND_OFF_OUTAGES:  # the Celery broker itself is down: the message comes back later
+            raise Reject(type(exc).__name__, requeue=True) from None
     return notification.pk if notification else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from apps.delivery import rendering
 
 SAMPLE_RECIPIENT = {"name": "Ada Lovelace", "external_id": "user-1", "locale": "en"}
+SAMPLE_UNSUBSCRIBE_URL = "https://example.invalid/unsubscribe/sample"
+EMAIL_FIELDS = ("email_subject", "email_text", "email_html")
 
 # GSM 03.38 basic set (plus the extension table, which costs two characters each).
 _GSM7 = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
@@ -24,11 +26,34 @@ def template_errors(template) -> dict[str, str]:  # noqa: ANN001
             hint = " (add it to the sample context, or use recipient.name / external_id / locale)" \
                 if "missing variable" in str(exc) else ""
             errors[name] = f"{exc}{hint}"
+            continue
+        if "unsubscribe_url" in text and name not in EMAIL_FIELDS:
+            errors[name] = "unsubscribe_url is for email only: only an email carries an unsubscribe link"
     return errors
 
 
-def preview(template, context: dict, recipient: dict) -> dict[str, str]:  # noqa: ANN001
-    """Each channel's text as `recipient` would get it; a field that cannot render shows why."""
+def context_errors(template, context: dict, channels: list[str]) -> list[str]:  # noqa: ANN001
+    """What keeps the campaign's messages from rendering with its context, per channel it sends on."""
+    errors: list[str] = []
+    for channel in channels:
+        texts = rendering.texts_for(channel, "", "", template)
+        try:
+            rendering.render(texts, context, SAMPLE_RECIPIENT)
+        except rendering.RenderError as exc:
+            words = str(exc)
+            if "missing variable" in words:
+                name = words.rsplit(" ", 1)[-1]
+                words = f"the {channel} text uses {{{{ {name} }}}}, which this context does not give: add \"{name}\""
+            if words not in errors:
+                errors.append(words)
+    return errors
+
+
+def preview(template, context: dict, recipient: dict, unsubscribable: bool = True) -> dict[str, str]:  # noqa: ANN001
+    """Each channel's text as `recipient` would get it; a field that cannot render shows why. Email
+    gets the unsubscribe link (a sample one) or default footer it would get, for a promotional category."""
+    from apps.providers.base import Content
+
     shown = {}
     for name in template.TEXT_FIELDS:
         text = getattr(template, name) or ""
@@ -36,6 +61,12 @@ def preview(template, context: dict, recipient: dict) -> dict[str, str]:  # noqa
             shown[name] = rendering.render_text(text, context, recipient, html=name == "email_html")
         except rendering.RenderError as exc:
             shown[name] = f"[cannot render: {exc}]"
+    email = rendering.with_unsubscribe(
+        Content(title=shown["email_subject"], body=shown["email_text"] or shown["push_body"], html=shown["email_html"]),
+        SAMPLE_UNSUBSCRIBE_URL if unsubscribable else None)
+    shown["email_subject"], shown["email_text"], shown["email_html"] = email.title, email.body, email.html
+    for name in template.TEXT_FIELDS:
+        shown[name] = shown[name].replace(rendering.UNSUBSCRIBE_MARK, "")
     return shown
 
 

@@ -1,0 +1,122 @@
+"""The campaign pages' live parts, as JSON for apps/campaigns/static/campaigns/compose.js: the
+audience estimate while the form is edited, the preview beside the form, progress and results."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
+
+from apps.audience.models import Recipient, Segment, Topic
+from apps.preferences.models import Category
+
+from . import service, template_checks
+from .members import MemberListError, parse_member_csv
+from .models import AudienceKind, Campaign, CampaignStatus, Template
+from .results import notification_results
+
+
+def _pk(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def estimate(request: HttpRequest) -> JsonResponse:
+    """The audience the form describes now, saved or not; an uploaded CSV is counted as it would match."""
+    kind = request.POST.get("audience_kind", AudienceKind.TOPIC)
+    campaign = Campaign(pk=_pk(request.POST.get("campaign")), audience_kind=kind,
+                        topic=Topic.objects.filter(pk=_pk(request.POST.get("topic"))).first(),
+                        segment=Segment.objects.filter(pk=_pk(request.POST.get("segment"))).first())
+    if kind == AudienceKind.TOPIC and campaign.topic is None:
+        return JsonResponse({"users": None, "text": "choose a topic"})
+    if kind == AudienceKind.SEGMENT and campaign.segment is None:
+        return JsonResponse({"users": None, "text": "choose a segment"})
+    upload = request.FILES.get("member_csv")
+    if kind == AudienceKind.UPLOAD and upload is not None:
+        try:
+            members, rejected = parse_member_csv(upload.read())
+        except MemberListError as exc:
+            return JsonResponse({"users": None, "text": str(exc)})
+        return JsonResponse({"users": len(members),
+                             "text": f"{len(members):,} users matched, {len(rejected):,} line(s) rejected"})
+    if kind == AudienceKind.UPLOAD and not campaign.pk:
+        return JsonResponse({"users": None, "text": "upload the CSV of user ids"})
+    users = service.estimate_audience(campaign)
+    return JsonResponse({"users": users, "text": f"{users:,} users"})
+
+
+def render_preview(request: HttpRequest) -> JsonResponse:
+    """The message as a chosen user (and locale) would get it, from the form's unsaved values."""
+    data = request.POST
+    template = Template.objects.filter(pk=_pk(data.get("template"))).first() if "template" in data else None
+    if "template" in data and template is None:
+        return JsonResponse({"error": "Choose a template to preview."})
+    if template is None:
+        template = Template(**{name: data.get(name, "") for name in Template.TEXT_FIELDS})
+    try:
+        context = json.loads(data.get("context") or data.get("sample_context") or "{}")
+    except ValueError:
+        return JsonResponse({"error": "The context is not valid JSON."})
+    if not isinstance(context, dict):
+        return JsonResponse({"error": "The context must be a JSON object."})
+    if "context" not in data:
+        context = {**(template.sample_context or {}), **context}
+    recipient, note = dict(template_checks.SAMPLE_RECIPIENT), "a sample user"
+    external_id = data.get("recipient", "").strip()
+    if external_id:
+        found = Recipient.objects.filter(external_id=external_id).first()
+        if found is None:
+            note = f"no user {external_id!r}: a sample user"
+        else:
+            recipient = {"name": found.name, "external_id": found.external_id, "locale": found.locale}
+            note = f"user {external_id}"
+    locale = data.get("locale", "").strip()
+    if locale:
+        recipient["locale"] = locale
+        note += f", locale {locale}"
+    category = Category.objects.filter(pk=_pk(data.get("category"))).first()
+    shown = template_checks.preview(template, context, recipient,
+                                    unsubscribable=not (category and category.is_transactional))
+    length, segments, encoding = template_checks.sms_segments(shown["sms_text"])
+    return JsonResponse({"fields": shown, "note": f"As {note} would get it.",
+                         "sms": f"{length} characters, {segments} segment(s), {encoding}"})
+
+
+def _campaign(model_admin, request: HttpRequest, pk: int) -> Campaign:  # noqa: ANN001
+    campaign = get_object_or_404(Campaign, pk=pk)
+    if not model_admin.has_view_permission(request, campaign):
+        raise PermissionDenied
+    return campaign
+
+
+def progress(model_admin, request: HttpRequest, pk: int) -> JsonResponse:  # noqa: ANN001
+    """Counts the pipeline keeps in Redis for the latest run (never a COUNT(*) over deliveries)."""
+    from apps.delivery import progress as counters
+
+    campaign = _campaign(model_admin, request, pk)
+    run = campaign.runs.order_by("-launched_at").first()
+    counts = counters.read(run.notification_id) if run and run.notification_id else {}
+    done = sum(int(counts.get(k, 0)) for k in counters.TERMINAL)
+    elapsed = counts.get("t_last_recorded", 0) - counts.get("t_first_send", 0)
+    return JsonResponse({
+        "status": campaign.status, "status_label": CampaignStatus(campaign.status).label,
+        "targeted": int(counts.get("targeted", 0)), "done": done,
+        "sent": int(counts.get("sent", 0)), "failed": int(counts.get("failed", 0) + counts.get("dead_lettered", 0)),
+        "skipped": int(counts.get("skipped", 0)), "throttled": int(counts.get("throttled", 0)),
+        "rate": round(counts.get("sent", 0) / elapsed) if elapsed > 0 else 0,
+    })
+
+
+def results(model_admin, request: HttpRequest, pk: int) -> JsonResponse:  # noqa: ANN001
+    campaign = _campaign(model_admin, request, pk)
+    runs = []
+    for run in campaign.runs.order_by("-launched_at").select_related("notification")[:5]:
+        if run.notification is None:
+            continue
+        complete = run.notification.status == "completed"
+        runs.append({"occurrence": run.occurrence, "notification": run.notification_id, "complete": complete,
+                     "channels": notification_results(run.notification_id, complete)})
+    html = render_to_string("admin/campaigns/results_panel.html", {"runs": runs})
+    return JsonResponse({"runs": runs, "html": html})

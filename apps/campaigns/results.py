@@ -1,0 +1,66 @@
+"""What a campaign's sends came to, per channel: sent, failed (top reasons), skipped by reason,
+dead-lettered. Read from the delivery records (PostgreSQL, the record of truth) of one notification:
+a GROUP BY over its key range, cached once the notification is complete."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from django.core.cache import cache
+from django.db import connection
+from django.urls import reverse
+
+from apps.delivery.models import Delivery, DeliveryStatus
+
+# Skip reasons as a marketer reads them; the pipeline's own word is kept for anything else.
+SKIP_LABELS = {
+    "opted_out": "opted out", "throttled": "capped", "quiet_hours": "quiet hours", "suppressed": "suppressed",
+    "no_active_device": "no contact (no push device)", "no_email": "no contact (no email)",
+    "no_phone": "no contact (no phone)", "unknown_recipient": "no contact", "no_webhook_url": "no contact (no URL)",
+    "no_contact": "no contact", "inactive": "inactive user", "cancelled": "cancelled",
+}
+SKIP_GROUPS = ("opted out", "capped", "quiet hours", "no contact", "suppressed")
+TOP_REASONS = 5
+
+_GROUPED = """
+SELECT channel, status, reason, count(*) FROM delivery_delivery WHERE id BETWEEN %s AND %s GROUP BY 1, 2, 3
+"""
+
+
+def skip_label(reason: str) -> str:
+    return SKIP_LABELS.get(reason, reason or "unknown")
+
+
+def notification_results(notification_id: int, complete: bool) -> dict[str, dict]:
+    """Per channel: {"sent", "failed", "failed_reasons": [[reason, n]], "skipped": {label: n},
+    "dead_lettered", "dead_letters_url"}."""
+    key = f"campaign-results:{notification_id}"
+    if complete and (cached := cache.get(key)) is not None:
+        return cached
+    with connection.cursor() as cursor:
+        cursor.execute(_GROUPED, Delivery.key_range(notification_id))
+        rows = cursor.fetchall()
+    channels: dict[str, dict] = {}
+    failures: dict[str, Counter] = {}
+    for channel, status, reason, count in rows:
+        entry = channels.setdefault(channel, {"sent": 0, "failed": 0, "skipped": dict.fromkeys(SKIP_GROUPS, 0),
+                                              "dead_lettered": 0})
+        if status == DeliveryStatus.SENT:
+            entry["sent"] += count
+        elif status == DeliveryStatus.FAILED:
+            entry["failed"] += count
+            failures.setdefault(channel, Counter())[reason or "unknown"] += count
+        elif status == DeliveryStatus.SKIPPED:
+            label = skip_label(reason)
+            group = next((g for g in SKIP_GROUPS if label.startswith(g)), label)
+            entry["skipped"][group] = entry["skipped"].get(group, 0) + count
+        elif status == DeliveryStatus.DEAD_LETTERED:
+            entry["dead_lettered"] += count
+    dead_letters = reverse("admin:delivery_deadletter_changelist") + f"?notification_id={notification_id}"
+    for channel, entry in channels.items():
+        entry["failed_reasons"] = failures.get(channel, Counter()).most_common(TOP_REASONS)
+        entry["dead_letters_url"] = f"{dead_letters}&channel={channel}"
+    if complete:
+        cache.set(key, channels, 3600)
+    return channels
+
