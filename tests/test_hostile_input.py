@@ -190,3 +190,71 @@ def test_injection_through_the_sender_reaches_the_inbox_as_literal_text(tokens, 
     assert send_batch(notification.pk, "in_app", f"in_app:t:{uuid.uuid4().hex}", [recipient.pk]).counts == {"sent": 1}
     message = InboxMessage.objects.get(recipient=recipient)
     assert message.title == f"GOAL {value}"
+
+
+# --- rendering: a caller's text is {{ variable }} substitution only, and every rendering is bounded ---
+
+CALLER_SYNTAX = ["{% lorem 999999999 w %}", "{{ team|ljust:999999999 }}", "{# note #}", "{% debug %}",
+                 "{{ settings.SECRET_KEY }}{% if 1 %}x{% endif %}"]
+
+
+@pytest.mark.parametrize("text", CALLER_SYNTAX)
+@pytest.mark.parametrize("field", ["title", "body"])
+def test_template_tags_in_api_and_kafka_text_are_refused_naming_the_field(client, tokens, text, field):
+    from apps.delivery.bridge import _notification_from_event
+    from apps.delivery.models import Notification
+    from apps.delivery.requests import RequestError
+
+    request = {"category": "goal-alerts", "audience": {"recipients": [1]}, "channels": ["push"], "title": "GOAL",
+               field: text, "idempotency_key": f"tags-{uuid.uuid4()}"}
+    answer = client.post("/api/notifications", data=json.dumps(request), content_type="application/json",
+                         HTTP_AUTHORIZATION=f"Bearer {tokens['service']}")
+    assert answer.status_code == 400 and answer.json()["field"] == field, answer.content
+    assert "only {{ variable }} substitution" in answer.json()["error"]
+
+    class Message:
+        def value(self) -> bytes:
+            return json.dumps(request).encode()
+
+    with pytest.raises(RequestError) as from_kafka:
+        _notification_from_event(Message())
+    assert from_kafka.value.field == field
+    assert not Notification.objects.filter(idempotency_key=request["idempotency_key"]).exists()
+
+
+def test_a_notifications_own_text_renders_variables_and_leaves_tags_inert():
+    """Rows recorded before the door refused tags, or text that reached the sender another way: inert."""
+    texts = rendering.texts_for("push", "{% lorem 999999999 w %} {{ team }}", "{{ recipient.name }} {{ x|upper }}",
+                                None)
+    assert texts.variables_only
+    content = rendering.render(texts, {"team": "Arsenal"}, {"name": "Ada"})
+    assert content.title == "{% lorem 999999999 w %} Arsenal" and content.body == "Ada {{ x|upper }}"
+    with pytest.raises(rendering.RenderError, match="missing variable team"):
+        rendering.render(rendering.texts_for("push", "{{ team }}", "", None), {})
+
+
+@pytest.mark.parametrize("texts, context, words", [
+    (rendering.ChannelTexts("", "{{ a }}" * 20, variables_only=True), {"a": "x" * 6000}, "longer than"),
+    (rendering.ChannelTexts("", "{% for i in l %}{{ a }}{% endfor %}"), {"l": list(range(900)), "a": "x" * 200},
+     "longer than"),
+    (rendering.ChannelTexts("", "{% for i in l %}{% for j in l %}x{% endfor %}{% endfor %}"),
+     {"l": list(range(200))}, "loop iterations"),
+    (rendering.ChannelTexts("", "{% lorem 999999999 w %}"), {}, "lorem"),
+    (rendering.ChannelTexts("", '{{ a|ljust:"999999999" }}'), {"a": "x"}, "ljust"),
+    (rendering.ChannelTexts("", '{{ a|floatformat:"999999" }}'), {"a": 1.5}, "floatformat"),
+    (rendering.ChannelTexts("", "{% include '/etc/passwd' %}"), {}, "include"),
+])
+def test_every_rendering_is_bounded(texts, context, words):
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(rendering.RenderError, match=words):
+        rendering.render(texts, context)
+    assert time.monotonic() - started < 1.0
+
+
+def test_admin_templates_keep_the_template_language():
+    texts = rendering.ChannelTexts("{{ team|upper }}", "{% for s in scorers %}{{ s }}{% if not forloop.last %}, "
+                                                       "{% endif %}{% endfor %}")
+    content = rendering.render(texts, {"team": "arsenal", "scorers": ["Saka", "Rice"]})
+    assert content.title == "ARSENAL" and content.body == "Saka, Rice"

@@ -13,14 +13,16 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from html import escape
 
-from django.template import Context, Engine, TemplateSyntaxError
+from django.template import Context, TemplateSyntaxError
 
 from apps.providers.base import Content
 
+from . import safe_text
+
 _MARK = "\x00"
-_ENGINE = Engine(string_if_invalid=f"{_MARK}%s{_MARK}", autoescape=False)
+_ENGINE = safe_text.engine(string_if_invalid=f"{_MARK}%s{_MARK}", autoescape=False)
 _MISSING = re.compile(f"{_MARK}(.*?){_MARK}")
-_HTML_ENGINE = Engine(string_if_invalid=f"{_MARK}%s{_MARK}", autoescape=True)
+_HTML_ENGINE = safe_text.engine(string_if_invalid=f"{_MARK}%s{_MARK}", autoescape=True)
 # {{ unsubscribe_url }} renders as this mark; the email transport puts each recipient's signed link in
 # its place (one shared rendering serves a whole batch), or removes it where there is no link.
 UNSUBSCRIBE_MARK = "\x01unsubscribe_url\x01"
@@ -35,6 +37,7 @@ class ChannelTexts:
     title: str
     body: str
     html: str = ""
+    variables_only: bool = False  # a notification's own text: {{ variable }} substitution, nothing else
 
     @property
     def personal(self) -> bool:
@@ -44,7 +47,7 @@ class ChannelTexts:
 def texts_for(channel: str, title: str, body: str, template) -> ChannelTexts:  # noqa: ANN001
     """The notification's own title/body, or its template's text for this channel."""
     if template is None:
-        return ChannelTexts(title, body)
+        return ChannelTexts(title, body, variables_only=True)
     if channel == "email":
         return ChannelTexts(template.email_subject or template.push_title, template.email_text or template.push_body,
                             template.email_html)
@@ -58,7 +61,9 @@ def render(texts: ChannelTexts, context: dict, recipient: dict | None = None) ->
     values = {"unsubscribe_url": UNSUBSCRIBE_MARK, **context}
     if recipient is not None:
         values["recipient"] = {k: v for k, v in recipient.items() if v not in ("", None)}
-    return Content(title=_render(texts.title, values), body=_render(texts.body, values),
+    only = texts.variables_only
+    return Content(title=_render(texts.title, values, variables_only=only),
+                   body=_render(texts.body, values, variables_only=only),
                    html=_render(texts.html, values, html=True) if texts.html else "")
 
 
@@ -88,11 +93,17 @@ def with_unsubscribe(content: Content, url: str | None) -> Content:
                    html=html.replace(UNSUBSCRIBE_MARK, escape(url or "")))
 
 
-def _render(text: str, values: dict, html: bool = False) -> str:
+def _render(text: str, values: dict, html: bool = False, variables_only: bool = False) -> str:
     if "{" not in text:
         return text
     try:
-        output = _compile(html, text).render(Context(values, autoescape=html))
+        if variables_only:
+            return safe_text.substitute(text, values, html)
+        output = safe_text.cap(_compile(html, text).render(Context(values, autoescape=html)))
+    except safe_text.MissingVariable as exc:
+        raise RenderError(f"template: missing variable {exc}") from None
+    except safe_text.OverBudget as exc:
+        raise RenderError(f"template: {exc}") from None
     except TemplateSyntaxError as exc:
         raise RenderError(f"template syntax: {exc}") from None
     except Exception as exc:  # a tag or filter that raises: the message cannot be built

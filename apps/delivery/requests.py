@@ -8,6 +8,7 @@ from apps.preferences.models import Category, Channel
 
 from .json_checks import RequestError, check_storable, is_int
 from .models import MAX_RECIPIENT_ID
+from .safe_text import syntax_problem
 
 MAX_RECIPIENTS_INLINE = 10_000
 MAX_CONTEXT_CHARS = 64 * 1024
@@ -53,6 +54,10 @@ def parse_request(data: object, idempotency_key: str | None = None) -> Notificat
         raise RequestError("title", "a string of at most 200 characters")
     if not isinstance(body, str) or len(body) > 4000:
         raise RequestError("body", "a string of at most 4000 characters")
+    for name, text in (("title", title), ("body", body)):
+        problem = syntax_problem(text)
+        if problem:
+            raise RequestError(name, problem)
     template_id = data.get("template_id")
     if template_id is not None:
         from apps.campaigns.models import Template
