@@ -169,6 +169,10 @@ ANYMAIL = {key[8:]: value for key, value in os.environ.items() if key.startswith
 WEBHOOK_SIGNING_SECRET = env_str("WEBHOOK_SIGNING_SECRET", "")
 FAKE_PUSH_RATE_PER_S = env_int("FAKE_PUSH_RATE_PER_S", 0, 0)
 
+# Webhook and Web Push URLs must be https and resolve to public addresses, except on these hosts (tests,
+# a receiver on the same host). pytest's own processes allow the local protocol servers the tests start.
+OUTBOUND_ALLOWED_HOSTS = env_list("NOTIFY_OUTBOUND_ALLOWED_HOSTS",
+                                  ["127.0.0.1", "localhost"] if running_under_pytest() else [])
 RECIPIENT_TOKEN_MAX_AGE_SECONDS = env_int("RECIPIENT_TOKEN_MAX_AGE_SECONDS", 7 * 86400, 60)
 INBOX_STREAM_MAX_SECONDS = env_int("INBOX_STREAM_MAX_SECONDS", 300, 1)  # clients reconnect with Last-Event-ID
 INBOX_KEEP_ALIVE_SECONDS = env_int("INBOX_KEEP_ALIVE_SECONDS", 15, 1)  # a comment line on a silent stream

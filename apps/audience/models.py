@@ -1,6 +1,6 @@
 from django.db import models
 
-from .validators import validate_timezone
+from .validators import validate_timezone, validate_webhook_url
 
 
 class Platform(models.TextChoices):
@@ -17,8 +17,8 @@ class Recipient(models.Model):
     name = models.CharField(max_length=200, blank=True)
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=32, blank=True, help_text="E.164, e.g. +447700900123")
-    webhook_url = models.URLField(blank=True, db_default="",
-                                  help_text="For the webhook channel: where signed POSTs go.")
+    webhook_url = models.URLField(blank=True, db_default="", validators=[validate_webhook_url],
+                                  help_text="For the webhook channel: where signed POSTs go (https, a public address).")
     timezone = models.CharField(
         max_length=64, blank=True, validators=[validate_timezone], help_text="IANA name; empty means UTC."
     )

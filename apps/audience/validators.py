@@ -13,3 +13,12 @@ def validate_timezone(value: str) -> None:
 
 def zone_of(value: str) -> ZoneInfo:
     return ZoneInfo(value or "UTC")
+
+
+def validate_webhook_url(value: str) -> None:
+    """An https URL on a public address (see apps.providers.outbound); checked again before every request."""
+    from apps.providers.outbound import check_stored_url
+
+    problem = check_stored_url(value) if value else None
+    if problem:
+        raise ValidationError(f"Webhook URL refused: {problem}.")

@@ -15,8 +15,8 @@ import uuid
 
 import aiohttp
 
-from . import aio
-from .base import Content, Outcome, Result, Target, Transport
+from . import aio, outbound
+from .base import Content, Outcome, Result, Target, Transport, permanent
 from .http_answers import failure, unreachable
 
 SIGNATURE_HEADER = "Notify-Signature"
@@ -51,13 +51,16 @@ class WebhookTransport(Transport):
         return aio.run(aio.map_limited(targets, lambda t: self._send_one(t.content or content, t), self.concurrency))
 
     async def _send_one(self, content: Content, target: Target) -> Result:
+        refused = await outbound.refusal(target.address)
+        if refused:
+            return permanent(f"webhook URL refused: {refused}")
         delivery_id = uuid.uuid4().hex
         body = json.dumps({"id": delivery_id, "recipient_id": target.recipient_id, "title": content.title,
                            "body": content.body, "data": content.data}).encode()
         headers = {"Content-Type": "application/json", "Notify-Delivery": delivery_id,
                    SIGNATURE_HEADER: sign(self.secret, int(time.time()), body)}
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+            self._session = outbound.session(self.timeout)
         try:
             async with self._session.post(target.address, data=body, headers=headers, allow_redirects=False) as answer:
                 if 200 <= answer.status < 300:
@@ -65,6 +68,8 @@ class WebhookTransport(Transport):
                 words = (await answer.text())[:200]
                 return failure(answer.status, words or answer.reason or "", answer.headers.get("Retry-After"),
                                invalid_address=answer.status == 410)
+        except outbound.Refused as exc:
+            return permanent(f"webhook URL refused: {exc}")
         except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             return unreachable(self.name, exc)
 

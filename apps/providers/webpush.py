@@ -13,7 +13,7 @@ import aiohttp
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush_async
 
-from . import aio
+from . import aio, outbound
 from .base import Content, Outcome, Result, Target, Transport, TransportError, permanent
 from .http_answers import failure, log_unexpected, unreachable
 
@@ -44,8 +44,11 @@ class WebPushTransport(Transport):
                 raise ValueError
         except (ValueError, AttributeError):
             return permanent("invalid subscription: expected JSON with endpoint and keys", invalid_address=True)
+        refused = await outbound.refusal(subscription["endpoint"])
+        if refused:
+            return permanent(f"push endpoint refused: {refused}", invalid_address=True)
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+            self._session = outbound.session(self.timeout)
         try:
             answer = await webpush_async(subscription, data, vapid_private_key=self.vapid,
                                          vapid_claims={"sub": self.subject}, ttl=self.ttl,
@@ -57,6 +60,8 @@ class WebPushTransport(Transport):
             words = (await exc.response.text())[:200] or exc.response.reason or ""
             # 404 and 410: the subscription has expired or was withdrawn by the user.
             return failure(status, words, exc.response.headers.get("Retry-After"), invalid_address=status in (404, 410))
+        except outbound.Refused as exc:
+            return permanent(f"push endpoint refused: {exc}", invalid_address=True)
         except (TimeoutError, aiohttp.ClientError) as exc:
             return unreachable(self.name, exc)
         except (ValueError, TypeError) as exc:  # keys that do not decode
