@@ -52,11 +52,28 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def masked(url: str) -> str:
+    """The URL with any password in it replaced, for error messages and logs."""
+    try:
+        parsed = urlparse(url)
+        password = parsed.password
+    except ValueError:
+        return "(a malformed URL, not shown)"
+    if not password:
+        return url
+    netloc = parsed.netloc.replace(f":{password}@", ":***@", 1)
+    return parsed._replace(netloc=netloc).geturl()
+
+
 def env_url(name: str, default: str, schemes: tuple[str, ...]) -> str:
     raw = os.environ.get(name, default)
-    parsed = urlparse(raw)
-    if parsed.scheme not in schemes or not parsed.hostname:
-        raise ConfigError(name, f"a URL like {schemes[0]}://host:port/...", raw)
+    try:
+        parsed = urlparse(raw)
+        valid = parsed.scheme in schemes and bool(parsed.hostname)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ConfigError(name, f"a URL like {schemes[0]}://host:port/...", masked(raw))
     return raw
 
 
@@ -65,7 +82,26 @@ def env_database(name: str, default: str) -> dict:
     try:
         return _env.db_url_config(url)
     except Exception:
-        raise ConfigError(name, "a postgres:// URL", url) from None
+        raise ConfigError(name, "a postgres:// URL", masked(url)) from None
+
+
+def env_origins(name: str, default: list[str]) -> list[str]:
+    origins = env_list(name, default)
+    for origin in origins:
+        if not origin.startswith(("https://", "http://")):
+            raise ConfigError(name, "origins like https://notify.example.com, comma-separated", origin)
+    return origins
+
+
+def env_proxy_header(name: str) -> tuple[str, str] | None:
+    """'X-Forwarded-Proto: https' -> ("HTTP_X_FORWARDED_PROTO", "https"); empty or unset: None."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    header, _, value = raw.partition(":")
+    if not header.strip() or not value.strip():
+        raise ConfigError(name, "a header and the value meaning https, e.g. 'X-Forwarded-Proto: https'", raw)
+    return "HTTP_" + header.strip().upper().replace("-", "_"), value.strip()
 
 
 def running_under_pytest() -> bool:

@@ -5,7 +5,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .env import ConfigError, env_bool, env_database, env_int, env_list, env_str, env_url, running_under_pytest
+from .env import (
+    ConfigError,
+    env_bool,
+    env_database,
+    env_int,
+    env_list,
+    env_origins,
+    env_proxy_header,
+    env_str,
+    env_url,
+    running_under_pytest,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("NOTIFY_VAR_DIR", str(BASE_DIR / "var")))
@@ -28,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_celery_beat",
+    "axes",  # admin login lockout
     "apps.audience",
     "apps.preferences",
     "apps.campaigns",
@@ -48,7 +60,16 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers a locked-out login
 ]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Admin login lockout (django-axes): this many failures for one username from one address lock that pair out
+# for the cool-off; a successful login resets the count.
+AXES_FAILURE_LIMIT = env_int("NOTIFY_ADMIN_LOGIN_FAILURE_LIMIT", 5, 1)
+AXES_COOLOFF_TIME = env_int("NOTIFY_ADMIN_LOCKOUT_MINUTES", 15, 1) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # its log lines name the username and address; ours name neither
 
 ROOT_URLCONF = "notifications_project.urls"
 TEMPLATES = [
@@ -167,12 +188,12 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "notifications@localhost")
 EMAIL_RATE_PER_S = env_int("EMAIL_RATE_PER_S", 0, 0)
 ANYMAIL = {key[8:]: value for key, value in os.environ.items() if key.startswith("ANYMAIL_")}
 WEBHOOK_SIGNING_SECRET = env_str("WEBHOOK_SIGNING_SECRET", "")
-FAKE_PUSH_RATE_PER_S = env_int("FAKE_PUSH_RATE_PER_S", 0, 0)
-
 # Webhook and Web Push URLs must be https and resolve to public addresses, except on these hosts (tests,
 # a receiver on the same host). pytest's own processes allow the local protocol servers the tests start.
 OUTBOUND_ALLOWED_HOSTS = env_list("NOTIFY_OUTBOUND_ALLOWED_HOSTS",
                                   ["127.0.0.1", "localhost"] if running_under_pytest() else [])
+FAKE_PUSH_RATE_PER_S = env_int("FAKE_PUSH_RATE_PER_S", 0, 0)
+
 RECIPIENT_TOKEN_MAX_AGE_SECONDS = env_int("RECIPIENT_TOKEN_MAX_AGE_SECONDS", 7 * 86400, 60)
 INBOX_STREAM_MAX_SECONDS = env_int("INBOX_STREAM_MAX_SECONDS", 300, 1)  # clients reconnect with Last-Event-ID
 INBOX_KEEP_ALIVE_SECONDS = env_int("INBOX_KEEP_ALIVE_SECONDS", 15, 1)  # a comment line on a silent stream
@@ -215,10 +236,10 @@ CAMPAIGN_CONFIRM_ABOVE = env_int("NOTIFY_CAMPAIGN_CONFIRM_ABOVE", 100_000, 0)
 
 # HTTP API.
 API_MAX_BODY_BYTES = env_int("NOTIFY_API_MAX_BODY_BYTES", 256 * 1024, 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
-
 API_RATE_PER_MINUTE = env_int("NOTIFY_API_RATE_PER_MINUTE", 1200, 0)  # per API key, unless the key sets its own
 IDEMPOTENCY_TTL_SECONDS = env_int("NOTIFY_IDEMPOTENCY_TTL_SECONDS", 86400, 60)  # campaign occurrences: for ever
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -246,6 +267,23 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Behind a TLS-terminating proxy (README "Production configuration"). Cookies are secure and HSTS is a year
+# unless this is a local run; the redirect to https is the proxy's job unless DJANGO_SECURE_SSL_REDIRECT is on.
+SECURE_PROXY_SSL_HEADER = env_proxy_header("DJANGO_SECURE_PROXY_SSL_HEADER")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes and scrapes speak plain http inside
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", not DEVELOPMENT)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", not DEVELOPMENT)
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEVELOPMENT else 365 * 86400, 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+CSRF_TRUSTED_ORIGINS = env_origins("DJANGO_CSRF_TRUSTED_ORIGINS",
+                                   [PUBLIC_BASE_URL] if PUBLIC_BASE_URL.startswith("https://") else [])
+# /metrics on the web tier: with this token (Authorization: Bearer), or on METRICS_PORT, an internal port the
+# web server also listens on; a local run serves it to anyone unless a token is set.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_PORT = env_int("METRICS_PORT", 0, 0)
 
 # Last, so that a malformed value above is reported first: what a production start refuses.
 if not DEVELOPMENT and SECRET_KEY.startswith("dev-only"):

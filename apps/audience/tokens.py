@@ -38,10 +38,12 @@ def recipient_from_token(token: str) -> Recipient:
     return recipient
 
 
-def recipient_from_request(request: HttpRequest) -> Recipient:
+def recipient_from_request(request: HttpRequest, allow_query: bool = False) -> Recipient:
+    """The recipient of the request's bearer token. Only the event stream passes allow_query, for ?token=
+    (EventSource cannot set headers): a token in a URL ends up in proxy and server logs."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        token = request.GET.get("token", "")  # EventSource cannot set headers
+        token = request.GET.get("token", "") if allow_query else ""
     if not token:
         raise InvalidToken("missing token: send 'Authorization: Bearer <recipient token>'")
     return recipient_from_token(token.strip())

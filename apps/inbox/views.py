@@ -73,7 +73,7 @@ async def stream(request: HttpRequest) -> HttpResponse:
     Async, so under the ASGI web tier (notifications_project/asgi.py) an open stream holds no worker and
     no thread: it waits on Redis pub/sub in the event loop, and touches PostgreSQL only to read new rows."""
     try:
-        recipient = await _in_thread(recipient_from_request)(request)
+        recipient = await _in_thread(recipient_from_request)(request, True)
     except InvalidToken as exc:
         return JsonResponse({"error": str(exc)}, status=401)
     last_id = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or ""

@@ -3,6 +3,7 @@ down dependency: they report it."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 
@@ -33,7 +34,22 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=503 if down else 200)
 
 
+def may_scrape(request: HttpRequest) -> bool:
+    """With METRICS_TOKEN as a bearer token, or on the internal METRICS_PORT (the socket's port, which a
+    client cannot claim); in a local run without a token, anyone."""
+    token = settings.METRICS_TOKEN
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if token and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+        return True
+    if settings.METRICS_PORT and request.META.get("SERVER_PORT") == str(settings.METRICS_PORT):
+        return True
+    return settings.DEVELOPMENT and not token
+
+
 def metrics(request: HttpRequest) -> HttpResponse:
+    if not may_scrape(request):
+        return JsonResponse({"error": "metrics are served on the internal METRICS_PORT, or with "
+                                      "'Authorization: Bearer <METRICS_TOKEN>'"}, status=403)
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
     registry.register(ScrapeTimeCollector())
