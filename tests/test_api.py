@@ -277,3 +277,18 @@ def test_create_api_key_command_makes_a_scoped_key(api, client):
     assert api_key.scopes == ["send"] and api_key.owner == "payments" and api_key.max_audience == 1
     assert list(api_key.allowed_categories.values_list("slug", flat=True)) == ["security"]
     assert client.get("/api/notifications/1", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 403
+
+
+def test_adding_a_key_in_the_admin_shows_its_secret_once(api, client):
+    import re
+
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create_superuser("keys", "keys@example.com", "pw-keys-1"))
+    answer = client.post("/admin/delivery/apikey/add/", {"name": "from-admin", "owner": "ops", "is_active": "on",
+                                                         "scopes": ["send", "read_status"]}, follow=True)
+    assert answer.status_code == 200
+    token = re.search(r"is (\S+) \. Copy it now", answer.content.decode()).group(1)
+    api_key = ApiKey.objects.get(name="from-admin")
+    assert api_key.token_sha256 == ApiKey.hash(token) and api_key.scopes == ["send", "read_status"]
+    assert token not in client.get(f"/admin/delivery/apikey/{api_key.pk}/change/").content.decode()
