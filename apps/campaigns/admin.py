@@ -138,7 +138,7 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.display(description="Audience (estimate, before preferences)")
     def audience_estimate(self, obj: Campaign | None) -> str:
         url = reverse("admin:campaigns_campaign_estimate")
-        text = f"{service.estimate_audience(obj):,} users" if obj and obj.pk else "…"
+        text = f"{service.cached_estimate(obj):,} users" if obj and obj.pk else "…"
         return format_html('<span id="campaign-estimate" data-url="{}" data-campaign="{}">{}</span>', url,
                            obj.pk if obj and obj.pk else "", text)
 

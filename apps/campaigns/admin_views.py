@@ -112,11 +112,11 @@ def progress(model_admin, request: HttpRequest, pk: int) -> JsonResponse:  # noq
 def results(model_admin, request: HttpRequest, pk: int) -> JsonResponse:  # noqa: ANN001
     campaign = _campaign(model_admin, request, pk)
     runs = []
-    for run in campaign.runs.order_by("-launched_at").select_related("notification")[:5]:
-        if run.notification is None:
-            continue
-        complete = run.notification.status == "completed"
-        runs.append({"occurrence": run.occurrence, "notification": run.notification_id, "complete": complete,
-                     "channels": notification_results(run.notification_id, complete)})
+    latest = campaign.runs.exclude(notification=None).order_by("-launched_at")
+    for occurrence, notification_id, status in latest.values_list("occurrence", "notification_id",
+                                                                  "notification__status")[:5]:
+        complete = status == "completed"
+        runs.append({"occurrence": occurrence, "notification": notification_id, "complete": complete,
+                     "channels": notification_results(notification_id, complete)})
     html = render_to_string("admin/campaigns/results_panel.html", {"runs": runs})
     return JsonResponse({"runs": runs, "html": html})

@@ -58,7 +58,9 @@
       error.textContent = shown.error || "";
       if (shown.error) return;
       for (const cell of panel.querySelectorAll("[data-field]")) cell.textContent = shown.fields[cell.dataset.field];
-      document.getElementById("preview-email-html").srcdoc = shown.fields.email_html;
+      const html = document.getElementById("preview-email-html");
+      html.srcdoc = shown.fields.email_html;
+      html.hidden = !shown.fields.email_html;
       document.getElementById("preview-note").textContent = shown.note;
       document.getElementById("preview-sms").textContent = "SMS: " + shown.sms;
       panel.dataset.rendered = String(Number(panel.dataset.rendered || 0) + 1);
