@@ -123,6 +123,8 @@ DB_NICE = env_int("NOTIFY_DB_NICE", 0, 0)
 # Fan-out sizes.
 DISPATCH_BATCH_SIZE = env_int("NOTIFY_DISPATCH_BATCH_SIZE", 5000, 1)
 SEND_CHUNK_SIZE = env_int("NOTIFY_SEND_CHUNK_SIZE", 500, 1)
+# Provider calls of one batch in flight at once, per worker process (transports that allow it).
+PROVIDER_CALLS_IN_FLIGHT = env_int("NOTIFY_PROVIDER_CALLS_IN_FLIGHT", 4, 1)
 
 # Celery: Redis broker, one queue per purpose (see apps/delivery/queues.py).
 CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", REDIS_URL, ("redis", "rediss", "unix"))

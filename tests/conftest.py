@@ -77,6 +77,17 @@ def wait_until(predicate, timeout: float = 60.0, interval: float = 0.1, message:
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
+CROWD_TOPIC = "test-crowd"
+
+
+@pytest.fixture
+def crowd(transactional_db):
+    """20,000 seeded fans: four send batches of 5,000, for tests that need several batches in flight."""
+    from apps.audience.seeding import seed_audience
+
+    return seed_audience(20_000, CROWD_TOPIC)
+
+
 @pytest.fixture
 def fans(transactional_db):
     """3,000 seeded fans of one topic (transactional: the worker processes must see them)."""

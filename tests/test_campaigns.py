@@ -17,7 +17,7 @@ from apps.campaigns.models import Campaign, CampaignEvent, CampaignRun, Campaign
 from apps.campaigns.template_checks import sms_segments
 from apps.delivery.models import Notification
 
-from .conftest import wait_until
+from .conftest import CROWD_TOPIC, wait_until
 from .test_pipeline import completed, expected_counts
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -182,37 +182,39 @@ def test_a_retried_or_duplicated_launch_sends_once(stack, provider, fans):
 
 
 def launched(sender_client: Client, provider, name: str) -> Campaign:  # noqa: ANN001
+    """A campaign to the 20,000-fan crowd: four batches of 5,000, so that pausing or cancelling has batches
+    still to stop (a batch in flight finishes)."""
     from apps.preferences.models import Category
 
     provider.reset(latency_ms=300)  # each provider call takes a while, as a real one does
     campaign = Campaign.objects.create(name=name, category=Category.objects.get(slug="goal-alerts"),
                                        template=make_template(push_title="Hi"), channels=["push"],
-                                       audience_kind="topic", topic=Topic.objects.get(slug="test-fans"))
+                                       audience_kind="topic", topic=Topic.objects.get(slug=CROWD_TOPIC))
     service.launch(campaign.pk)
     return Campaign.objects.get(pk=campaign.pk)
 
 
-def test_pause_then_resume_continues_without_resending(sender, stack, provider):
+def test_pause_then_resume_continues_without_resending(sender, stack, provider, crowd):
     campaign = launched(sender, provider, "pausable")
     sender.post("/admin/campaigns/campaign/", {"action": "pause_campaigns", "_selected_action": [campaign.pk]})
     time.sleep(3)
     held = provider.stats()["received"]
     time.sleep(2)
     assert provider.stats()["received"] == held, "sending went on while paused"
-    assert held < expected_counts("test-fans")[0], "everything was sent before the pause: this proves nothing"
+    assert held < expected_counts(CROWD_TOPIC)[0], "everything was sent before the pause: this proves nothing"
     assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.PAUSED
     sender.post("/admin/campaigns/campaign/", {"action": "resume_campaigns", "_selected_action": [campaign.pk]})
     done = completed(campaign.runs.get().notification_id)
-    reachable, _ = expected_counts("test-fans")
+    reachable, _ = expected_counts(CROWD_TOPIC)
     stats = provider.stats()
     assert done.sent == reachable and stats["unique"] == reachable and stats["duplicates"] == 0
 
 
-def test_cancel_stops_the_remaining_batches_and_accounts_for_everyone(sender, stack, provider):
+def test_cancel_stops_the_remaining_batches_and_accounts_for_everyone(sender, stack, provider, crowd):
     campaign = launched(sender, provider, "cancellable")
     sender.post("/admin/campaigns/campaign/", {"action": "cancel_campaigns", "_selected_action": [campaign.pk]})
     done = completed(campaign.runs.get().notification_id)
-    assert done.sent + done.skipped + done.failed == done.targeted == 3000
-    assert done.sent < expected_counts("test-fans")[0]  # it did stop
+    assert done.sent + done.skipped + done.failed == done.targeted == 20_000
+    assert done.sent < expected_counts(CROWD_TOPIC)[0]  # it did stop
     assert provider.stats()["unique"] == done.sent and provider.stats()["duplicates"] == 0
     assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.CANCELLED

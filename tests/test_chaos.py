@@ -21,7 +21,8 @@ def report(django_db_setup, django_db_blocker, broker):  # noqa: ANN001, ANN201
             call_command("flush", "--no-input", verbosity=0)  # as a transactional test leaves the database
 
 
-@pytest.mark.parametrize("scenario", ["crash", "provider_faults", "poison", "dependency_restarts", "beat"])
+@pytest.mark.parametrize("scenario", ["crash", "provider_faults", "poison", "dependency_restarts", "redis_data_loss",
+                                      "beat"])
 def test_nobody_is_missing(report, scenario):  # noqa: ANN001
     result = report["scenarios"][scenario]
     assert result["recipients"] == USERS, result
@@ -35,6 +36,16 @@ def test_a_crash_resends_at_most_the_batch_in_flight(report):  # noqa: ANN001
     # in flight: nobody can know then whether the provider took it, and the batch is sent again.
     print("crash duplicates:", crash["duplicates"])
     assert crash["duplicates"] <= crash["duplicate_bound"] == SEND_BATCH, crash
+
+
+def test_redis_losing_all_its_data_resends_at_most_the_calls_in_flight(report):  # noqa: ANN001
+    from django.conf import settings
+
+    loss = report["scenarios"]["redis_data_loss"]
+    print("redis data loss:", loss)
+    bound = 4 * settings.PROVIDER_CALLS_IN_FLIGHT * settings.SEND_CHUNK_SIZE  # 4 children x their calls in flight
+    assert loss["duplicates"] <= bound, loss
+    assert loss["completed_after_loss_s"] < 60, loss
 
 
 def test_provider_faults_end_sent_or_dead_lettered_with_a_reason(report):  # noqa: ANN001

@@ -4,12 +4,26 @@ import socket
 import subprocess
 import uuid
 
-from apps.delivery import claims, holders
+import pytest
+
+from apps.delivery import claims, epoch, holders
 from apps.delivery.progress import client, key
 
 
 def notification_id() -> int:
     return uuid.uuid4().int % 1_000_000_000
+
+
+@pytest.fixture(autouse=True)
+def same_epoch(monkeypatch):
+    """Claims of notifications dispatched under the current epoch, as the dispatcher stamps them (no
+    database here, so a new epoch re-dispatches nothing)."""
+    monkeypatch.setattr(epoch, "_redispatch_open_notifications", lambda new: None)
+    current = epoch.current()
+    monkeypatch.setattr(claims, "claim", lambda *a, **k: _claim(*a, **{"dispatch_epoch": current, **k}))
+
+
+_claim = claims.claim
 
 
 def test_a_recipient_belongs_to_the_batch_that_claimed_it_first():
@@ -68,3 +82,24 @@ def test_a_lease_this_process_gave_up_is_taken_back():
     assert holder and holders.acquire(lease, 60) is None  # held, and this process still works on it
     holders.drop(holder)  # the task gave up (an outage) without deleting the lease
     assert holders.acquire(lease, 60)
+
+
+def test_a_large_batch_claims_every_recipient_in_one_call():
+    n = notification_id()
+    ids = list(range(1, 12_001))  # two shards, over unpack()'s limit in one BITFIELD
+    first = claims.claim(n, "push", "push:1:0", ids)
+    assert first.state == "fresh" and first.foreign == frozenset()
+    second = claims.claim(n, "push", "push:2:0", [*range(11_990, 12_011)])
+    assert second.foreign == frozenset(range(11_990, 12_001))
+
+
+def test_a_claim_under_another_epoch_is_never_fresh():
+    """Redis lost its data since the dispatch: what the claim says proves nothing, PostgreSQL decides."""
+    n = notification_id()
+    stale = _claim(n, "push", "push:1:0", [1, 2], dispatch_epoch="notify:gone")
+    assert stale.state == "resume" and not stale.same_epoch
+    client().delete(epoch.epoch_key())  # Redis loses everything, the epoch with it
+    before = epoch.current()
+    client().delete(epoch.epoch_key())
+    lost = _claim(n, "push", "push:1:1", [3], dispatch_epoch=before)
+    assert lost.state == "resume" and epoch.current() != before  # a new epoch was written

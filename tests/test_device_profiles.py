@@ -4,6 +4,7 @@ and a fan-out that reaches every active device of it exactly once."""
 import base64
 import json
 import re
+import time
 import uuid
 from collections import Counter
 
@@ -15,9 +16,11 @@ from django.db import connection
 from apps.audience.models import Device, Recipient
 from apps.audience.seeding import seed_audience, topic_profile
 from apps.delivery.benchmark import expected_devices
+from apps.delivery.models import Delivery
 from apps.delivery.service import notify
 from apps.providers.fake_server import TokenCounter, seeded_key
 
+from .conftest import wait_until
 from .test_pipeline import completed, expected_counts
 
 BASE64URL = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -122,3 +125,29 @@ def test_fan_out_to_a_realistic_audience_reaches_every_active_device_exactly_onc
     assert stats["received"] == stats["unique"] == active_devices and stats["duplicates"] == 0
     assert expected_devices(notification.pk) == active_devices
     assert stats["bytes"] > active_devices * 120  # real token sizes on the wire
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_device_that_fails_for_now_is_retried_alone_when_the_users_other_device_took_it(stack, provider):
+    """A user with a phone and a tablet: the tablet's token answers Unavailable, the phone's is sent. The user is
+    recorded sent, and the tablet alone is tried again until it gets the message: each device exactly once."""
+    from apps.providers.fake_server import Faults
+
+    seed_audience(2000, "real-retry", devices="realistic")
+    provider.reset(Faults(fail_unavailable=0.05, retry_after_s=0.0))  # 5 attempts all failing: ~1e-7 a device
+    notification = notify(category="goal-alerts", audience={"topic": "real-retry"}, channels=["push"],
+                          title="GOAL", idempotency_key=f"t-{uuid.uuid4()}")
+    done = completed(notification.pk, timeout=180)
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            SELECT count(*) FROM audience_device d JOIN delivery_delivery x ON x.recipient_id = d.recipient_id
+            WHERE x.id BETWEEN %s AND %s AND x.status = 1 AND d.is_active""", list(Delivery.key_range(notification.pk)))
+        devices_of_sent = cursor.fetchone()[0]
+    # The recipient is recorded (and the notification may complete) when one device took it; a device
+    # retry can still be on its way then.
+    wait_until(lambda: provider.stats()["unique"] >= devices_of_sent, timeout=60, message="every device reached")
+    time.sleep(1)
+    stats = provider.stats()
+    assert stats["injected"].get("unavailable", 0) > 0, stats
+    assert done.sent > 0 and stats["duplicates"] == 0, stats
+    assert stats["unique"] == devices_of_sent, (stats, devices_of_sent)

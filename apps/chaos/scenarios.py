@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
@@ -33,7 +34,9 @@ from apps.streaming.topics import DEFERRED, EVENTS, RETRY, channel_topic, topic_
 
 from .services import RedisServer, terminate_database_connections
 
-SEND_BATCH = 500  # what one send task holds at most: the bound on what a killed child may resend
+# What one send task holds at most (a Kafka batch): the bound on what a killed child may resend, since its
+# sent journal is written when the batch's provider calls have all answered.
+SEND_BATCH = settings.DISPATCH_BATCH_SIZE
 
 
 @dataclass
@@ -239,6 +242,22 @@ def dependency_restarts(run: Run) -> dict:
                      "pg_connections_terminated": terminated, "timed_out": timed_out}
 
 
+def redis_data_loss(run: Run) -> dict:
+    """Redis loses all its data (FLUSHALL: a restart without its AOF, a failover to an empty replica) at a
+    random point of a fan-out: claims, counters, the epoch and the Celery queues are gone at once."""
+    run.provider.reset(latency_ms=max(run.latency_ms, 20))
+    notification_id = _fan_out(run, "data-loss")
+    at = int(run.users * run.rng.uniform(0.1, 0.7))
+    _wait(run, lambda: _recorded(notification_id) >= at, f"{at} recorded")
+    recorded_at_loss = _recorded(notification_id)
+    progress.client().flushall()
+    lost_at = time.monotonic()
+    timed_out = not _wait(run, lambda: _completed(notification_id), "the notification to complete")
+    report = _count(run, [notification_id])
+    return report | {"flushed_at_recorded": recorded_at_loss, "completed_after_loss_s": round(
+        time.monotonic() - lost_at, 1), "timed_out": timed_out}
+
+
 def beat(run: Run) -> dict:
     """Two beat processes (a double deployment), one of them killed and restarted around the fire time."""
     from apps.audience.models import Topic
@@ -289,5 +308,5 @@ def _start_beat(run: Run, index: int) -> None:
 
 SCENARIOS: dict[str, Callable[[Run], dict]] = {
     "crash": crash, "provider_faults": provider_faults, "poison": poison,
-    "dependency_restarts": dependency_restarts, "beat": beat,
+    "dependency_restarts": dependency_restarts, "redis_data_loss": redis_data_loss, "beat": beat,
 }

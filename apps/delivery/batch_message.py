@@ -2,14 +2,14 @@
 
 On the wire it is compact JSON with short keys, since a 2.5M fan-out writes 500 of them:
 {"n": notification, "c": channel, "p": priority, "b": batch id, "r": [recipient ids],
- "a": attempt, "resume": bool, "replay": bool, "d": why it was deferred}. Anything that does
+ "a": attempt, "resume": bool, "replay": bool, "d": why it was deferred, "v": [device ids] to retry}. Anything that does
 not decode to a valid batch raises BadBatch with the reason, so a consumer dead-letters it.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from apps.preferences.models import Channel, Priority
 
@@ -21,9 +21,10 @@ MAX_ATTEMPT = 1_000
 DEFERRAL_REASONS = ("", "throttled", "quiet_hours")
 
 _WIRE = {"notification_id": "n", "channel": "c", "priority": "p", "batch_id": "b", "recipient_ids": "r",
-         "attempt": "a", "resume": "resume", "replay": "replay", "deferred": "d"}
+         "attempt": "a", "resume": "resume", "replay": "replay", "deferred": "d", "device_ids": "v"}
 _FIELD = {short: name for name, short in _WIRE.items()}
 _REQUIRED = ("n", "c", "p", "b", "r")
+_OMITTED_WHEN_EMPTY = ("resume", "replay", "deferred", "device_ids")
 
 
 class BadBatch(ValueError):
@@ -41,6 +42,8 @@ class BatchMessage:
     resume: bool = False
     replay: bool = False
     deferred: str = ""  # "throttled" or "quiet_hours": a pass that a cap or quiet hours held back
+    # A retry of some devices only (a user's other devices took the message): their audience_device ids.
+    device_ids: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -52,7 +55,7 @@ class BatchMessage:
         """The short-key form, leaving out fields at their defaults."""
         wire = {}
         for name, value in asdict(self).items():
-            if name in ("attempt",) and value == 1 or name in ("resume", "replay", "deferred") and not value:
+            if name == "attempt" and value == 1 or name in _OMITTED_WHEN_EMPTY and not value:
                 continue
             wire[_WIRE[name]] = value
         return wire
@@ -106,3 +109,6 @@ def validate(batch: BatchMessage) -> None:
         raise bad("resume" if not isinstance(batch.resume, bool) else "replay", "true or false")
     if batch.deferred not in DEFERRAL_REASONS:
         raise bad("deferred", f"one of {DEFERRAL_REASONS}")
+    devices = batch.device_ids
+    if not isinstance(devices, list) or len(devices) > 3 * MAX_RECIPIENTS or not all(is_int(i) for i in devices):
+        raise bad("device_ids", f"a list of at most {3 * MAX_RECIPIENTS} device ids")

@@ -67,16 +67,11 @@ def _notification_from_event(message: Message) -> tuple[int, str]:
 
 
 def handle_batches(messages: Iterator[Message]) -> None:
-    chunk_size = settings.SEND_CHUNK_SIZE
+    """One sender task per batch message: the per-task costs are paid once per 5,000 recipients."""
     with current_app.producer_or_acquire() as producer:
         for message in messages:
             batch = BatchMessage.decode(message.value() or b"")
-            queue = queues.send_queue(batch.priority)
-            ids = batch.recipient_ids
-            for index, start in enumerate(range(0, len(ids), chunk_size)):
-                chunk = batch.with_changes(batch_id=f"{batch.batch_id}.{index}",
-                                           recipient_ids=ids[start:start + chunk_size])
-                enqueue_batch(chunk, 0, queue, producer=producer)
+            enqueue_batch(batch, 0, queues.send_queue(batch.priority), producer=producer)
 
 
 def retry_due_at(message: Message) -> float:

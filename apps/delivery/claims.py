@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from itertools import groupby
 
 import redis
+from django.conf import settings
 
-from . import holders
+from . import epoch, holders
 from .progress import client, key, script
 
 LEASE_SECONDS = 120
@@ -31,35 +32,47 @@ DONE_TTL_SECONDS = 7 * 86400
 RECIPIENT_TTL_SECONDS = 2 * 86400
 SHARD_BITS = 13
 
-# KEYS: batch state, claim count, foreign list, sent journal, recipient bitmap shards...
-# ARGV: holder, lease, done ttl, recipient ttl, then per shard: its first id and its recipients' bit
-# offsets, comma-separated. One BITFIELD per shard sets the bits and answers which were set before.
+# KEYS: batch state, claim count, foreign list, sent journal, epoch, recipient bitmap shards...
+# ARGV: holder, lease, done ttl, recipient ttl, the notification's dispatch epoch token, then per shard:
+# its first id and its recipients' bit offsets, comma-separated. One BITFIELD per shard sets the bits
+# and answers which were set before. The last value returned says whether the epoch matched: if not,
+# Redis lost its data since the dispatch, and a "fresh" claim proves nothing (it comes back "resume").
 _CLAIM = """
+local same_epoch = redis.call('GET', KEYS[5]) == ARGV[5] and 1 or 0
 local state = redis.call('GET', KEYS[1])
-if state == 'done' then return {'done', ''} end
-if state then return {'busy', state} end
+if state == 'done' then return {'done', '', '', same_epoch} end
+if state then return {'busy', state, '', same_epoch} end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 local claims = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
-if claims > 1 then return {'resume', redis.call('GET', KEYS[3]) or '', redis.call('GET', KEYS[4]) or ''} end
+if claims > 1 then
+  return {'resume', redis.call('GET', KEYS[3]) or '', redis.call('GET', KEYS[4]) or '', same_epoch}
+end
 local foreign = {}
-for shard = 5, #KEYS do
-  local first_id = tonumber(ARGV[2 * shard - 5])
-  local ops, offsets = {}, {}
-  for offset in string.gmatch(ARGV[2 * shard - 4], '%d+') do
-    local n = #ops
-    ops[n + 1] = 'SET'; ops[n + 2] = 'u1'; ops[n + 3] = offset; ops[n + 4] = 1
-    offsets[#offsets + 1] = offset
-  end
-  local before = redis.call('BITFIELD', KEYS[shard], unpack(ops))
+local function set_bits(shard_key, first_id, ops, offsets)
+  local before = redis.call('BITFIELD', shard_key, unpack(ops))
   for i = 1, #before do
     if before[i] == 1 then foreign[#foreign + 1] = first_id + tonumber(offsets[i]) end
   end
+end
+for shard = 6, #KEYS do
+  local first_id = tonumber(ARGV[2 * shard - 6])
+  local ops, offsets = {}, {}
+  for offset in string.gmatch(ARGV[2 * shard - 5], '%d+') do
+    local n = #ops
+    ops[n + 1] = 'SET'; ops[n + 2] = 'u1'; ops[n + 3] = offset; ops[n + 4] = 1
+    offsets[#offsets + 1] = offset
+    if #offsets == 1000 then  -- unpack() takes at most about 8,000 values
+      set_bits(KEYS[shard], first_id, ops, offsets)
+      ops, offsets = {}, {}
+    end
+  end
+  if #offsets > 0 then set_bits(KEYS[shard], first_id, ops, offsets) end
   redis.call('EXPIRE', KEYS[shard], ARGV[4])
 end
 local listed = table.concat(foreign, ',')
 if #foreign > 0 then redis.call('SET', KEYS[3], listed, 'EX', ARGV[3]) end
-return {'fresh', listed}
+return {same_epoch == 1 and 'fresh' or 'resume', listed, '', same_epoch}
 """
 _claim = script(_CLAIM)
 
@@ -71,10 +84,11 @@ class Claim:
     holder: str = ""  # ours when fresh or resume, the other worker's when busy
     foreign: frozenset[int] = frozenset()  # recipients another batch claimed first: not ours to send
     journal: dict[int, str] = field(default_factory=dict)  # resume: sent by the earlier run, maybe not recorded
+    same_epoch: bool = True  # False: Redis lost its data since the notification was dispatched
 
 
-def _text(value: bytes | str | None) -> str:
-    return value.decode() if isinstance(value, bytes) else (value or "")
+def _text(value: bytes | str | int | None) -> str:
+    return value.decode() if isinstance(value, bytes) else "" if value is None else str(value)
 
 
 def _batch_keys(batch_key: str) -> list[str]:
@@ -82,13 +96,16 @@ def _batch_keys(batch_key: str) -> list[str]:
             key(f"batch-sent:{batch_key}")]
 
 
-def claim(notification_id: int, channel: str, batch_id: str, recipient_ids: list[int] | None = None) -> Claim:
-    """Claim a batch; with `recipient_ids` (a first pass), also claim its recipients."""
+def claim(notification_id: int, channel: str, batch_id: str, recipient_ids: list[int] | None = None,
+          dispatch_epoch: str = "") -> Claim:
+    """Claim a batch; with `recipient_ids` (a first pass), also claim its recipients. `dispatch_epoch`:
+    the Redis epoch the notification was dispatched under (epoch.py); under another, never "fresh"."""
     holders.release_orphans()
     batch_key = f"{notification_id}:{batch_id}"
-    keys = _batch_keys(batch_key)
+    keys = [*_batch_keys(batch_key), epoch.epoch_key()]
     holder = holders.new_holder()
-    args: list = [holder, LEASE_SECONDS, DONE_TTL_SECONDS, RECIPIENT_TTL_SECONDS]
+    token = dispatch_epoch.removeprefix(settings.REDIS_KEY_PREFIX)
+    args: list = [holder, LEASE_SECONDS, DONE_TTL_SECONDS, RECIPIENT_TTL_SECONDS, token]
     # A batch's ids come sorted from the audience stream, so this is one group, rarely two; a group
     # per run of one shard stays correct for unsorted ids too.
     for shard, members in groupby(recipient_ids or (), key=lambda recipient_id: recipient_id >> SHARD_BITS):
@@ -96,14 +113,17 @@ def claim(notification_id: int, channel: str, batch_id: str, recipient_ids: list
         keys.append(key(f"recipients:{notification_id}:{channel}:{shard}"))
         args += (first_id, ",".join([str(recipient_id - first_id) for recipient_id in members]))
     for _ in range(2):
-        state, detail, *journal = (_text(v) for v in _claim(keys=keys, args=args, client=client()))
+        state, detail, journal, same_epoch = (_text(v) for v in _claim(keys=keys, args=args, client=client()))
         if state != "busy" or not (holders.is_gone(detail) and holders.take_over(keys[0], detail)):
             break
+    if same_epoch != "1":
+        epoch.current()  # writes a new epoch if Redis lost it, and has open notifications dispatched again
     if state in ("busy", "done"):
         holders.drop(holder)
         return Claim(batch_key, state, detail)
-    sent = {int(r): provider_id for r, provider_id in json.loads(journal[0]).items()} if journal and journal[0] else {}
-    return Claim(batch_key, state, holder, frozenset(int(i) for i in detail.split(",") if i), sent)
+    sent = {int(r): provider_id for r, provider_id in json.loads(journal).items()} if journal else {}
+    return Claim(batch_key, state, holder, frozenset(int(i) for i in detail.split(",") if i), sent,
+                 same_epoch=same_epoch == "1")
 
 
 def write_journal(batch: Claim, sent: dict[int, str]) -> None:

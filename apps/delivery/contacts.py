@@ -8,9 +8,10 @@ from apps.providers.base import Target
 
 from .pgarray import int_array
 
+_DEVICES = "SELECT recipient_id, token, platform, NULL, id FROM audience_device WHERE {} AND is_active" \
+           " ORDER BY recipient_id, id"
 _QUERIES = {
-    "push": "SELECT recipient_id, token, platform FROM audience_device WHERE recipient_id = ANY(%s::bigint[])"
-            " AND is_active ORDER BY recipient_id, id",
+    "push": _DEVICES.format("recipient_id = ANY(%s::bigint[])"),
     "email": "SELECT id, email, '' FROM audience_recipient WHERE id = ANY(%s::bigint[]) AND email <> ''",
     "sms": "SELECT id, phone, '' FROM audience_recipient WHERE id = ANY(%s::bigint[]) AND phone <> ''",
     "in_app": "SELECT id, id::text, '' FROM audience_recipient WHERE id = ANY(%s::bigint[])",
@@ -21,13 +22,17 @@ NO_CONTACT_REASON = {"push": "no_active_device", "email": "no_email", "sms": "no
                      "webhook": "no_webhook_url"}
 
 
-def load_targets(channel: str, recipient_ids: list[int]) -> list[Target]:
-    """Targets for the recipients that have a contact point on this channel (a user may have several)."""
+def load_targets(channel: str, recipient_ids: list[int], device_ids: list[int] | None = None) -> list[Target]:
+    """Targets for the recipients that have a contact point on this channel (a user may have several);
+    with `device_ids` (push), only those devices."""
     query = _QUERIES.get(channel)
     if query is None:
         return []
     with connection.cursor() as cursor:
-        cursor.execute(query, [int_array(recipient_ids)])
+        if device_ids and channel == "push":
+            cursor.execute(_DEVICES.format("id = ANY(%s::bigint[])"), [int_array(device_ids)])
+        else:
+            cursor.execute(query, [int_array(recipient_ids)])
         return [Target(*row) for row in cursor.fetchall()]
 
 

@@ -43,7 +43,7 @@ def replay(letter: DeadLetter) -> int:
     done = records.already_recorded(notification.pk, letter.channel, letter.recipient_ids, except_dead_lettered=True)
     pending = [r for r in letter.recipient_ids if r not in done]
     stamp = int(time.time() * 1000)
-    size = settings.SEND_CHUNK_SIZE
+    size = settings.DISPATCH_BATCH_SIZE
     for index, start in enumerate(range(0, len(pending), size)):
         batch = BatchMessage(notification.pk, letter.channel, notification.category.priority,
                              f"replay:{letter.pk}:{stamp}:{index}", pending[start:start + size], replay=True)

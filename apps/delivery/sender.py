@@ -1,26 +1,29 @@
-"""Send one batch (<= 500 recipients) through the channel's provider and record the outcomes."""
+"""Send one batch (a Kafka message's recipients, up to 5,000) through the channel's provider and record the outcomes.
+
+A constant number of round trips per batch, whatever its size: one claim, one admission (caps and quiet
+hours), one contact query, one write of every outcome, one progress update. The provider calls, of at
+most max_batch targets each, run several at once (provider_calls.py)."""
 
 from __future__ import annotations
 
 import logging
 import random
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import lru_cache, partial
 
-from django.conf import settings
-
 from apps.monitoring import metrics
 from apps.preferences import links
-from apps.providers.base import Content, NotConfigured, Outcome, Result, Target, TransportError, permanent
-from apps.providers.registry import transport_for
+from apps.providers.base import Content, Outcome, Result, Target
 
-from . import claims, control, gate, progress, ratelimit, records, rendering
+from . import claims, control, gate, progress, provider_calls, records, rendering
 from .batch_message import BatchMessage
 from .contacts import NO_CONTACT_REASON, deactivate_tokens, load_profiles, load_targets
 from .models import DeliveryStatus, Notification
+from .provider_calls import RateLimited
+
+__all__ = ["BatchBusy", "RateLimited", "notification_info", "send_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +33,6 @@ BACKOFF_CAP_SECONDS = 300.0
 
 class BatchBusy(Exception):
     """Another worker holds this batch's claim; try again after a while."""
-
-
-class RateLimited(Exception):
-    """The provider's shared send quota is spent for now; try again after `wait` seconds (no attempt used)."""
-
-    def __init__(self, wait: float, provider: str) -> None:
-        super().__init__(f"{provider} rate limited for {wait:.1f}s")
-        self.wait, self.provider = wait, provider
 
 
 @dataclass
@@ -51,6 +46,7 @@ class NotificationInfo:
     template: object | None
     rules: gate.Rules
     unsubscribable: bool  # emails carry a one-click unsubscribe link (not for transactional categories)
+    dispatch_epoch: str = ""
     first_send_marked: bool = False  # the stage timestamp needs one Redis call per process, not per batch
     _texts: dict = field(default_factory=dict)
     _contents: dict = field(default_factory=dict)
@@ -82,6 +78,7 @@ class NotificationInfo:
 class BatchReport:
     counts: dict = field(default_factory=dict)
     retry_ids: list[int] = field(default_factory=list)
+    retry_devices: dict[int, list[int]] = field(default_factory=dict)  # recipient sent elsewhere -> devices to retry
     dead_ids: list[int] = field(default_factory=list)
     dead_reason: str = ""
     dead_reason_kind: str = "attempts_exhausted"
@@ -107,7 +104,7 @@ def _notification_info(notification_id: int) -> NotificationInfo:
                        daily_cap=category.daily_cap, expires_at=expires_at.timestamp())
     return NotificationInfo(notification.pk, category.max_attempts, category.slug, notification.title,
                             notification.body, notification.context or {}, notification.template, rules,
-                            unsubscribable=not category.is_transactional)
+                            unsubscribable=not category.is_transactional, dispatch_epoch=notification.dispatch_epoch)
 
 
 def backoff(attempt: int, retry_after: float | None) -> float:
@@ -118,9 +115,10 @@ def backoff(attempt: int, retry_after: float | None) -> float:
 
 def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids: list[int], attempt: int = 1,
                resume: bool = False, replay: bool = False, priority: str = "normal",
-               deferred: str = "") -> BatchReport:
+               deferred: str = "", device_ids: list[int] | None = None) -> BatchReport:
     """Send one batch and record it. `replay` (a dead-letter replay) may overwrite dead-lettered rows;
-    `deferred` says why an earlier pass held this batch back (frequency cap, quiet hours)."""
+    `deferred` says why an earlier pass held this batch back (frequency cap, quiet hours); `device_ids`
+    limits a retry to those devices of its recipients."""
     info = notification_info(notification_id)
     if info is None:
         return BatchReport(dead_ids=list(recipient_ids), dead_reason="unknown notification",
@@ -128,12 +126,15 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
     run_state = control.state(notification_id)
     if run_state == control.PAUSED:
         batch = BatchMessage(notification_id, channel, priority, batch_id, recipient_ids, attempt, resume, replay,
-                             deferred)
+                             deferred, list(device_ids or []))
         if control.park(notification_id, batch):
             return BatchReport()
         run_state = control.state(notification_id)
     first_pass = attempt == 1 and not deferred and not replay  # later passes inherit their recipients
-    claim = claims.claim(notification_id, channel, batch_id, recipient_ids if first_pass else None)
+    claim = claims.claim(notification_id, channel, batch_id, recipient_ids if first_pass else None,
+                         info.dispatch_epoch)
+    if not claim.same_epoch:
+        _notification_info.cache_clear()  # a re-dispatch may have given it the new epoch meanwhile
     if claim.state == "done":
         return BatchReport()
     if claim.state == "busy":
@@ -144,7 +145,7 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
         ref = gate.BatchRef(batch_id, priority, attempt, deferred)
         cancelled = run_state == control.CANCELLED
         report = _send_claimed(info, channel, ref, recipient_ids, resume or claim.state == "resume" or cancelled,
-                               replay, claim, cancelled)
+                               replay, claim, cancelled, device_ids)
     except BaseException:
         claims.release(claim)
         raise
@@ -153,9 +154,10 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
 
 
 def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, recipient_ids: list[int],
-                  resume: bool, replay: bool, claim: claims.Claim, cancelled: bool = False) -> BatchReport:
+                  resume: bool, replay: bool, claim: claims.Claim, cancelled: bool = False,
+                  device_ids: list[int] | None = None) -> BatchReport:
     attempt = ref.attempt
-    if resume or replay:
+    if (resume or replay) and not device_ids:  # a device retry's recipients are recorded sent already
         done = records.already_recorded(info.id, channel, recipient_ids, except_dead_lettered=replay)
         recipient_ids = [r for r in recipient_ids if r not in done]
     outcomes = records.Outcomes()
@@ -169,7 +171,7 @@ def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, reci
         recipient_ids = []
     if recipient_ids and not replay:
         recipient_ids = gate.admit(info.rules, channel, ref, recipient_ids, outcomes)
-    targets = load_targets(channel, recipient_ids) if recipient_ids else []
+    targets = load_targets(channel, recipient_ids, device_ids) if recipient_ids else []
     with_contact = {t.recipient_id for t in targets}
     for recipient_id in recipient_ids:
         if recipient_id not in with_contact:
@@ -179,8 +181,8 @@ def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, reci
         info.first_send_marked = True
     targets, shared_content = _with_content(info, channel, targets, outcomes) if targets else ([], None)
     if targets:
-        results, report.provider = _call_provider(channel, targets, shared_content)
-        sent = _collect(info, channel, targets, results, attempt, outcomes, report)
+        results, report.provider = provider_calls.call(channel, targets, shared_content)
+        sent = _collect(info, channel, targets, results, attempt, outcomes, report, device_retry=bool(device_ids))
         claims.write_journal(claim, sent)
         outcomes.add_sent(sent)
     counts = records.write(info.id, channel, outcomes, attempts=attempt, replace_dead_lettered=replay,
@@ -218,67 +220,36 @@ def _with_content(info: NotificationInfo, channel: str, targets: list[Target],
             if isinstance(contents.get(t.recipient_id), Content)], None
 
 
-def _call_provider(channel: str, targets: list[Target], shared_content: Content | None) -> tuple[list[Result], str]:
-    """One call per provider and max_batch targets (push tokens go to the service of their platform)."""
-    results: list[Result | None] = [None] * len(targets)
-    groups: dict[str, list[int]] = defaultdict(list)
-    for index, target in enumerate(targets):
-        groups[target.platform].append(index)
-    sends = []
-    for platform, indexes in groups.items():
-        try:
-            transport = transport_for(channel, platform)
-        except NotConfigured as exc:
-            for index in indexes:
-                results[index] = permanent(str(exc))
-            continue
-        owed = ratelimit.wait_for(transport.name, len(indexes), transport.rate_per_s,
-                                  settings.RATE_LIMIT_MAX_WAIT_SECONDS)
-        if owed:
-            raise RateLimited(owed, transport.name)
-        sends.append((transport, indexes))
-    for transport, indexes in sends:
-        for start in range(0, len(indexes), transport.max_batch):
-            part = indexes[start:start + transport.max_batch]
-            started = time.perf_counter()
-            part_results = _send_part(transport, [targets[i] for i in part], shared_content)
-            metrics.PROVIDER_SECONDS.labels(transport.name).observe(time.perf_counter() - started)
-            if any(r.error.startswith("HTTP 429") for r in part_results):
-                ratelimit.cut(transport.name, transport.rate_per_s)
-            for index, result in zip(part, part_results, strict=True):
-                results[index] = result
-    names = {transport.name for transport, _ in sends}
-    return results, (names.pop() if len(names) == 1 else "mixed" if names else "none")  # type: ignore[return-value]
-
-
-def _send_part(transport, targets: list[Target], shared_content: Content | None) -> list[Result]:  # noqa: ANN001
-    """One provider call; targets sharing one content go as a batch, personalised ones each with theirs."""
-    try:
-        return transport.send_batch(shared_content or targets[0].content, targets)
-    except TransportError as exc:
-        return exc.as_results(len(targets))
-
-
 def _collect(info: NotificationInfo, channel: str, targets: list[Target], results: list[Result], attempt: int,
-             outcomes: records.Outcomes, report: BatchReport) -> dict[int, str]:
+             outcomes: records.Outcomes, report: BatchReport, device_retry: bool = False) -> dict[int, str]:
     """Fold per-target results into one outcome per recipient: sent if any of their devices got it.
 
     Returns the sent ones (recipient id -> provider message id), for the caller to journal and then
     record; the others go into `outcomes` and `report` here.
     """
     sent: dict[int, str] = {}
-    unsent: dict[int, list[Result]] = defaultdict(list)
+    unsent: dict[int, list[tuple[Target, Result]]] = defaultdict(list)
     invalid_addresses = []
     for target, result in zip(targets, results, strict=True):
         if result.outcome is Outcome.SENT:
             sent.setdefault(target.recipient_id, result.provider_id)
             continue
-        unsent[target.recipient_id].append(result)
+        unsent[target.recipient_id].append((target, result))
         if result.invalid_address:
             invalid_addresses.append(target.address)
     retry_after = 0.0
-    for recipient_id, results_of_one in unsent.items():
-        if recipient_id in sent:
+    for recipient_id, failures in unsent.items():
+        results_of_one = [result for _, result in failures]
+        if recipient_id in sent or device_retry:
+            # Another of their devices took it, so the recipient is recorded sent; a device that failed
+            # for now is tried again on its own, never the devices that already have the message.
+            retry = [t.device_id for t, r in failures if r.outcome is Outcome.TRANSIENT and t.device_id]
+            if retry and attempt < info.max_attempts:
+                report.retry_devices[recipient_id] = retry
+                retry_after = max(retry_after, *(r.retry_after or 0.0 for r in results_of_one))
+            elif retry:
+                log.warning("notification %s: %d device(s) of recipient %s gave up after %d attempt(s)", info.id,
+                            len(retry), recipient_id, attempt)
             continue
         transient = next((r for r in results_of_one if r.outcome is Outcome.TRANSIENT), None)
         if transient is None:
@@ -290,7 +261,7 @@ def _collect(info: NotificationInfo, channel: str, targets: list[Target], result
         else:
             report.retry_ids.append(recipient_id)
             retry_after = max(retry_after, transient.retry_after or 0.0)
-    if report.retry_ids:
+    if report.retry_ids or report.retry_devices:
         report.retry_delay = backoff(attempt, retry_after)
     if channel == "push":
         deactivate_tokens(invalid_addresses, "provider: invalid token")

@@ -15,7 +15,7 @@ from apps.monitoring import metrics
 from apps.monitoring.logs import log_context
 from apps.streaming.topics import RETRY, channel_topic, topic_name
 
-from . import events, holders, progress, queues, records
+from . import epoch, events, holders, progress, queues, records
 from .audience_stream import stream_audience
 from .batch_message import BatchMessage
 from .dead_letters import dead_letter
@@ -58,18 +58,20 @@ def dispatch_notification(self, notification_id: int, again: bool = False) -> No
     if holder is None:
         raise self.retry(countdown=DISPATCH_LEASE_SECONDS / 4)
     try:
-        _dispatch(notification, lease)
+        _dispatch(notification, lease, again)
     finally:
         holders.release(lease, holder)
 
 
-def _dispatch(notification: Notification, lease: str) -> None:
+def _dispatch(notification: Notification, lease: str, again: bool = False) -> None:
     notification_id = notification.pk
-    # A second dispatch of the same notification (a redelivered task) marks its batches "resume",
-    # so senders drop recipients already recorded instead of trusting the batch numbering.
+    # A second dispatch of the same notification (a redelivered task, a stalled one, or one whose Redis
+    # state was lost, which also resets this counter) marks its batches "resume", so senders drop
+    # recipients already recorded instead of trusting the batch numbering.
     generation = progress.client().incr(progress.key(f"dispatch:{notification_id}"))
+    resume = generation > 1 or again or bool(notification.dispatch_epoch)
     progress.mark(notification_id, "dispatch_start")
-    _set_status(notification_id, status=NotificationStatus.DISPATCHING)
+    _set_status(notification_id, status=NotificationStatus.DISPATCHING, dispatch_epoch=epoch.current())
     producer = events.producer()  # one per process: a new producer per dispatch costs a broker handshake
     priority, category = notification.category.priority, notification.category.slug
     batch_size = settings.DISPATCH_BATCH_SIZE
@@ -82,16 +84,16 @@ def _dispatch(notification: Notification, lease: str) -> None:
             targeted += chunk.size
             _record_skipped(notification_id, channel, category, priority, chunk.inactive, "inactive")
             _record_skipped(notification_id, channel, category, priority, chunk.opted_out, "opted_out")
-            if sequence == 0 and chunk.last and 0 < len(chunk.sendable) <= settings.SEND_CHUNK_SIZE:
+            if sequence == 0 and chunk.last and 0 < len(chunk.sendable) <= batch_size:
                 # The whole audience is one send batch (an OTP, a small list): hand it to the sender
                 # directly; the batch topic and its bridge would only add a hop of latency.
-                enqueue_batch(BatchMessage(notification_id, channel, priority, f"{channel}:{generation}:0.0",
-                                           chunk.sendable, resume=generation > 1), 0, queues.send_queue(priority))
+                enqueue_batch(BatchMessage(notification_id, channel, priority, f"{channel}:{generation}:0",
+                                           chunk.sendable, resume=resume), 0, queues.send_queue(priority))
                 continue
             for start in range(0, len(chunk.sendable), batch_size):
                 ids = chunk.sendable[start:start + batch_size]
                 message = BatchMessage(notification_id, channel, priority, f"{channel}:{generation}:{sequence}", ids,
-                                       resume=generation > 1)
+                                       resume=resume)
                 # Single-recipient messages keep per-user order; batches spread over partitions.
                 key = str(ids[0]) if len(ids) == 1 else str(sequence)
                 producer.produce(topic, message.encode(), key=key.encode())
@@ -150,11 +152,12 @@ def _add_progress(notification_id: int, priority: str, **counts: int) -> None:
 @shared_task(name="delivery.send_chunk", bind=True, acks_late=True, max_retries=None)
 @requeue_on_outage
 def send_chunk(self, notification_id: int, channel: str, batch_id: str, recipient_ids: list[int], attempt: int = 1,
-               resume: bool = False, priority: str = "normal", replay: bool = False, deferred: str = "") -> dict:
+               resume: bool = False, priority: str = "normal", replay: bool = False, deferred: str = "",
+               device_ids: list[int] | None = None) -> dict:
     try:
         with log_context(notification_id, batch_id):
             report = send_batch(notification_id, channel, batch_id, recipient_ids, attempt, resume, replay, priority,
-                                deferred)
+                                deferred, device_ids)
     except BatchBusy:
         raise self.retry(countdown=10) from None
     except RateLimited as exc:
@@ -173,6 +176,11 @@ def send_chunk(self, notification_id: int, channel: str, batch_id: str, recipien
     if report.retry_ids:
         schedule_retry(BatchMessage(notification_id, channel, priority, f"{batch_id}/r{attempt}", report.retry_ids,
                                     attempt=attempt + 1), report.retry_delay)
+    if report.retry_devices:
+        devices = [device for ids in report.retry_devices.values() for device in ids]
+        schedule_retry(BatchMessage(notification_id, channel, priority, f"{batch_id}/v{attempt}",
+                                    list(report.retry_devices), attempt=attempt + 1, device_ids=devices),
+                       report.retry_delay)
     if report.completed:
         finalize_notification.apply_async(args=[notification_id], queue=queues.dispatch_queue(priority))
     return report.counts

@@ -24,6 +24,7 @@ INVALID_TOKEN_REASONS = {"BadDeviceToken", "Unregistered", "DeviceTokenNotForTop
 
 class ApnsTransport(Transport):
     name = "apns"
+    calls_in_flight = 8  # each call runs on the process's one event loop
 
     def __init__(self, key_file: str, key_id: str, team_id: str, topic: str,
                  endpoint: str = "https://api.push.apple.com", ca_file: str = "", timeout: float = 10.0,

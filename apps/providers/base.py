@@ -29,6 +29,7 @@ class Target(NamedTuple):
     address: str  # push token, email address, phone number, URL
     platform: str = ""  # for push: which service the token belongs to (fcm, apns, webpush, fake)
     content: Content | None = None  # this recipient's own rendering, when the message is personalised
+    device_id: int = 0  # for push: the device (audience_device id), so a retry can aim at it alone
 
 
 
@@ -111,11 +112,14 @@ class Transport:
     """One provider. Subclasses implement send_batch; max_batch says how many targets per call.
 
     `rate_per_s` (0 = none) is the provider's send quota, shared by every worker through Redis.
+    `calls_in_flight`: how many send_batch calls may run at once from threads of one process (1 for
+    a transport whose client is not thread-safe, or that writes through the thread's database connection).
     """
 
     name = "base"
     max_batch = 500
     rate_per_s = 0.0
+    calls_in_flight = 1
 
     def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
         raise NotImplementedError

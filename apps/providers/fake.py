@@ -21,11 +21,13 @@ PERMANENT_ERRORS = INVALID_TOKEN_ERRORS | {"InvalidArgument"}
 
 class FakePushTransport(Transport):
     name = "fake-push"
+    calls_in_flight = 8  # urllib3's pool is thread-safe
 
     def __init__(self, base_url: str, timeout: float = 10.0, rate_per_s: float = 0.0) -> None:
         self.rate_per_s = rate_per_s
         self.url = base_url.rstrip("/") + "/v1/push"
-        self.pool = urllib3.PoolManager(maxsize=4, retries=False, timeout=urllib3.Timeout(total=timeout))
+        self.pool = urllib3.PoolManager(maxsize=self.calls_in_flight, retries=False,
+                                        timeout=urllib3.Timeout(total=timeout))
 
     def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
         return send_per_content(content, targets, self._send_group)

@@ -24,6 +24,7 @@ INVALID_TOKEN_CODES = {"UNREGISTERED", "INVALID_ARGUMENT", "SENDER_ID_MISMATCH"}
 
 class FcmTransport(Transport):
     name = "fcm"
+    calls_in_flight = 8  # each call runs on the process's one event loop
 
     def __init__(self, credentials_file: str, endpoint: str = "https://fcm.googleapis.com", project_id: str = "",
                  timeout: float = 10.0, concurrency: int = 100, rate_per_s: float = 0.0) -> None:

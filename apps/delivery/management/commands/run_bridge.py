@@ -5,7 +5,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.delivery import clock
+from apps.delivery import clock, epoch
 from apps.delivery.bridge import handle_batches, handle_deferred, handle_events, handle_retries, rejecter, retry_due_at
 from apps.delivery.outages import forget_broken_connections, is_outage
 from apps.preferences.models import Channel, Priority
@@ -70,7 +70,7 @@ class Command(BaseCommand):
         self.stdout.write(f"bridge {group} consuming {len(topics)} topic(s)")
         try:
             run_consumer(options_, _dropping_broken_connections(handler), rejecter(what), is_outage,
-                         should_stop=lambda: bool(stopping), due_at=due_at)
+                         should_stop=lambda: epoch.check_now_and_then() or bool(stopping), due_at=due_at)
         except KeyboardInterrupt:
             pass
         except DependencyGone as exc:
