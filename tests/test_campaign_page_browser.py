@@ -40,7 +40,8 @@ def test_progress_bar_moves_while_the_campaign_sends(browser, live_server, stack
 
     admin = User.objects.create_superuser("watcher", "watcher@club.example", "pw")
     session = SessionStore()
-    session["_auth_user_id"], session["_auth_user_backend"] = str(admin.pk), settings.AUTHENTICATION_BACKENDS[0]
+    session["_auth_user_id"] = str(admin.pk)
+    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"  # not a login-lockout backend
     session["_auth_user_hash"] = admin.get_session_auth_hash()
     session.save()
     browser.get(f"{live_server.url}/admin/login/")

@@ -186,7 +186,7 @@ def launched(sender_client: Client, provider, name: str) -> Campaign:  # noqa: A
     still to stop (a batch in flight finishes)."""
     from apps.preferences.models import Category
 
-    provider.reset(latency_ms=300)  # each provider call takes a while, as a real one does
+    provider.reset(latency_ms=1000)  # each provider call takes a while, so a pause lands mid-send
     campaign = Campaign.objects.create(name=name, category=Category.objects.get(slug="goal-alerts"),
                                        template=make_template(push_title="Hi"), channels=["push"],
                                        audience_kind="topic", topic=Topic.objects.get(slug=CROWD_TOPIC))
