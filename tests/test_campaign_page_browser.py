@@ -11,7 +11,7 @@ from apps.campaigns import service
 from apps.campaigns.models import Campaign, Template
 from apps.preferences.models import Category
 
-from .conftest import wait_until
+from .conftest import CROWD_TOPIC, wait_until
 from .test_pipeline import completed
 
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
@@ -34,7 +34,7 @@ def browser():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_progress_bar_moves_while_the_campaign_sends(browser, live_server, stack, provider, fans):
+def test_progress_bar_moves_while_the_campaign_sends(browser, live_server, stack, provider, crowd):
     from django.conf import settings
     from django.contrib.sessions.backends.db import SessionStore
 
@@ -47,11 +47,11 @@ def test_progress_bar_moves_while_the_campaign_sends(browser, live_server, stack
     browser.get(f"{live_server.url}/admin/login/")
     browser.add_cookie({"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "path": "/"})
 
-    provider.reset(latency_ms=400)  # slow enough to watch: about 3 s for the 3,000 fans
+    provider.reset(latency_ms=400)  # slow enough to watch: four batches of 5,000, a few seconds
     campaign = Campaign.objects.create(name="watched", category=Category.objects.get(slug="goal-alerts"),
                                        template=Template.objects.create(name="w", push_title="GOAL"),
                                        channels=["push"], audience_kind="topic",
-                                       topic=Topic.objects.get(slug="test-fans"))
+                                       topic=Topic.objects.get(slug=CROWD_TOPIC))
     notification = service.launch(campaign.pk)
     browser.get(f"{live_server.url}/admin/campaigns/campaign/{campaign.pk}/change/")
 
@@ -64,5 +64,5 @@ def test_progress_bar_moves_while_the_campaign_sends(browser, live_server, stack
     later = wait_until(lambda: bar() > first and bar(), timeout=30, message="the progress bar to move")
     assert later > first
     completed(notification.pk)
-    wait_until(lambda: bar() == 3000, timeout=15, message="the bar to reach the end")
+    wait_until(lambda: bar() == 20_000, timeout=15, message="the bar to reach the end")
     assert "sent" in browser.find_element("id", "campaign-progress-text").text

@@ -21,7 +21,7 @@ from apps.providers.fake_server import Faults
 from apps.streaming.lag import group_lag
 from apps.streaming.topics import bridge_groups
 
-from .conftest import wait_until
+from .conftest import CROWD_TOPIC, wait_until
 from .test_pipeline import completed
 
 
@@ -63,13 +63,14 @@ def test_metrics_count_a_real_fan_out(stack, provider, fans, client):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_lag_rises_while_the_bridges_are_stopped_and_drains_after(stack, provider, fans):
+def test_lag_rises_while_the_bridges_are_stopped_and_drains_after(stack, provider, crowd):
+    """Four batches of 5,000 on the batch topic (a one-batch audience would skip it)."""
     group = next(g for g in bridge_groups() if g.endswith("bridge.send.normal"))
     topics = bridge_groups()[group]
     stack.kill("bridge-send-normal-0")
     stack.kill("bridge-send-normal-1")
     try:
-        notification = notify(category="goal-alerts", audience={"topic": "test-fans"}, channels=["push"],
+        notification = notify(category="goal-alerts", audience={"topic": CROWD_TOPIC}, channels=["push"],
                               title="lagging", idempotency_key=f"t-{uuid.uuid4()}")
         lag = wait_until(lambda: sum(r.lag for r in group_lag(group, topics)), timeout=30, message="lag to rise")
         assert lag >= 1

@@ -47,7 +47,11 @@ def current() -> str:
     token, created = _current(keys=[epoch_key()], args=[uuid.uuid4().hex[:16]], client=client())
     epoch = f"{settings.REDIS_KEY_PREFIX}{token.decode() if isinstance(token, bytes) else token}"
     if created:
-        _redispatch_open_notifications(epoch)
+        try:
+            _redispatch_open_notifications(epoch)
+        except Exception:
+            client().delete(epoch_key())  # not done: let the next look write it again and re-dispatch
+            raise
     return epoch
 
 
@@ -68,11 +72,11 @@ def _redispatch_open_notifications(new_epoch: str) -> None:
     from .queues import dispatch_queue
     from .tasks import dispatch_notification
 
-    lost = (Notification.objects.filter(status__in=[NotificationStatus.DISPATCHING, NotificationStatus.DISPATCHED],
-                                        dispatch_epoch__startswith=settings.REDIS_KEY_PREFIX)
-            .exclude(dispatch_epoch=new_epoch).values_list("pk", "category__priority"))
+    lost = list(Notification.objects.filter(status__in=[NotificationStatus.DISPATCHING, NotificationStatus.DISPATCHED],
+                                            dispatch_epoch__startswith=settings.REDIS_KEY_PREFIX)
+                .exclude(dispatch_epoch=new_epoch).values_list("pk", "category__priority"))
     count = 0
-    for notification_id, priority in lost.iterator():
+    for notification_id, priority in lost:
         dispatch_notification.apply_async(args=[notification_id], kwargs={"again": True},
                                           queue=dispatch_queue(priority))
         count += 1
