@@ -11,7 +11,8 @@ The devices of each profile are described in device_profiles.py.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -91,9 +92,10 @@ def topic_profile(topic_slug: str) -> str | None:
 
 
 def seed_audience(users: int, topic_slug: str, devices: str = "single", chunk: int = 250_000,
-                  workers: int = 2) -> SeedResult:
+                  workers: int = 2, on_chunk: Callable[[int], None] | None = None) -> SeedResult:
     """Ensure recipients 1..N of the device profile exist with their devices and preferences, and
-    follow the topic. A topic already holding fans of another profile is refused (ValueError)."""
+    follow the topic. A topic already holding fans of another profile is refused (ValueError).
+    on_chunk(users) is called as each chunk of users is done (progress bars)."""
     if users < 1:
         raise ValueError("--users must be at least 1")
     check_profile(devices)
@@ -111,7 +113,13 @@ def seed_audience(users: int, topic_slug: str, devices: str = "single", chunk: i
     ranges = [(first, min(users, first + chunk - 1)) for first in range(1, users + 1, chunk)]
     # Chunks keep each transaction bounded and let two connections load at once; each is atomic.
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        counts = list(pool.map(lambda r: _seed_range(insert, base, *r), ranges))
+        futures = {pool.submit(_seed_range, insert, base, *r): r for r in ranges}
+        counts = []
+        for future in as_completed(futures):
+            counts.append(future.result())
+            if on_chunk:
+                first, last = futures[future]
+                on_chunk(last - first + 1)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE audience_recipient; ANALYZE audience_follow; ANALYZE audience_device;"
                        "ANALYZE preferences_preference")

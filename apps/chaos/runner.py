@@ -22,6 +22,7 @@ from apps.delivery import events, progress
 from apps.delivery.benchmark import delete_notifications, warm_up
 from apps.delivery.models import DeadLetter
 from apps.delivery.processes import Stack
+from apps.monitoring.progress_bar import ProgressBar
 from apps.providers.fake_server import FakeProviderControl
 from apps.streaming.client import delete_topics, ensure_topics
 from apps.streaming.topics import all_topics
@@ -60,7 +61,13 @@ def _run_settings(redis_url: str, run_id: str):  # noqa: ANN202
         progress.forget_client()
 
 
-def run(options: ChaosOptions, log: Callable[[str], None] = print) -> dict:
+def run(options: ChaosOptions, log: Callable[[str], None] = print, show_progress: bool = False) -> dict:
+    """show_progress: a bar over the scenarios on stderr, with the log lines written through it."""
+    with ProgressBar("chaos", len(options.scenarios), "scenarios", enabled=show_progress) as bar:
+        return _run(options, bar.write if show_progress else log, bar)
+
+
+def _run(options: ChaosOptions, log: Callable[[str], None], bar: ProgressBar) -> dict:
     unknown = sorted(set(options.scenarios) - set(SCENARIOS))
     if unknown:
         raise ValueError(f"unknown scenario(s): {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
@@ -70,7 +77,8 @@ def run(options: ChaosOptions, log: Callable[[str], None] = print) -> dict:
     topic = f"chaos-{options.users}"
     if Follow.objects.filter(topic__slug=topic).count() < options.users:
         log(f"seeding {options.users} fans")
-        seed_audience(options.users, topic)
+        with ProgressBar("seeding", options.users, "users", enabled=bar.enabled) as seeding:
+            seed_audience(options.users, topic, on_chunk=seeding.advance)
     redis_server = RedisServer()
     redis_server.start()
     stack = None
@@ -95,6 +103,7 @@ def run(options: ChaosOptions, log: Callable[[str], None] = print) -> dict:
                                                   for name, count in stack.restarts.items()
                                                   if count > restarts_before.get(name, 0)}
                     log(f"  {results[name]}")
+                    bar.advance()
             finally:
                 stack.stop(keep=("broker",))  # nothing consumes the topics while they are deleted
                 _clean_up(chaos)

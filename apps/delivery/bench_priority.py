@@ -17,6 +17,7 @@ from django.conf import settings
 
 from apps.audience.device_profiles import DEFAULT_PROFILE
 from apps.audience.models import Device, Recipient
+from apps.monitoring.progress_bar import ProgressBar
 from apps.preferences.defaults import ensure_default_categories
 from apps.preferences.models import Category, CategoryKind, Priority
 from apps.providers.fake_server import FakeProviderControl
@@ -69,9 +70,10 @@ def run(options: PriorityBenchOptions) -> dict:
         started = time.time()
         blast = notify(category=BLAST_CATEGORY, audience={"topic": topic}, channels=["push"], title="Big sale",
                        body="Everything half price today", idempotency_key=f"bench-{run_id}-blast")
-        during = _send_otps(otp_users[options.baseline_otps:], run_id, "blast",
-                            lambda sent: "t_completed" in progress.read(blast.pk), options,
-                            deadline=time.monotonic() + options.timeout)
+        with ProgressBar("blast recorded", unit="recipients") as bar:
+            during = _send_otps(otp_users[options.baseline_otps:], run_id, "blast",
+                                lambda sent: _blast_done(blast.pk, bar), options,
+                                deadline=time.monotonic() + options.timeout)
         state = progress.read(blast.pk)
         seconds = state.get("t_all_recorded", state["t_completed"]) - started
         counts = records.count_by_status(blast.pk)
@@ -94,6 +96,12 @@ def run(options: PriorityBenchOptions) -> dict:
     finally:
         benchmark.clean_up(run_id, keep_records=False)
         stack.stop()
+
+
+def _blast_done(notification_id: int, bar: ProgressBar) -> bool:
+    state = progress.read(notification_id)
+    benchmark.track(bar, state)
+    return "t_completed" in state
 
 
 def _otp_recipients(count: int) -> list[int]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -14,6 +13,7 @@ from django.db import connection
 from apps.audience.device_profiles import DEFAULT_PROFILE
 from apps.audience.models import Follow, Topic
 from apps.audience.seeding import seed_audience, topic_profile
+from apps.monitoring.progress_bar import ProgressBar
 from apps.providers.fake_server import FakeProviderControl, Faults
 from apps.streaming.client import delete_topics, ensure_topics
 from apps.streaming.topics import all_topics
@@ -41,29 +41,20 @@ class BenchOptions:
 
 def wait_completed(notification_id: int, timeout: float, show_progress: bool) -> dict:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = progress.read(notification_id)
-        if show_progress:
-            _draw(state)
-        if "t_completed" in state:
-            if show_progress:
-                sys.stderr.write("\n")
-            return state
-        time.sleep(0.2)
+    with ProgressBar("recorded", unit="recipients", enabled=show_progress) as bar:
+        while time.monotonic() < deadline:
+            state = progress.read(notification_id)
+            track(bar, state)
+            if "t_completed" in state:
+                return state
+            time.sleep(0.2)
     raise TimeoutError(f"notification {notification_id} not completed after {timeout:.0f}s: {state}")
 
 
-def _draw(state: dict) -> None:
-    if not sys.stderr.isatty():
-        return
+def track(bar: ProgressBar, state: dict) -> None:
+    """Recipients with a final state, of those targeted (known once dispatch has counted them)."""
     targeted = state.get("targeted")
-    done = sum(state.get(k, 0) for k in progress.TERMINAL)
-    total = targeted or max(done, 1)
-    width = 40
-    filled = int(width * min(done / total, 1.0))
-    label = f"{int(done):>9,}/{int(targeted):,}" if targeted else f"{int(done):>9,}/?"
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {label} recorded")
-    sys.stderr.flush()
+    bar.set(int(sum(state.get(k, 0) for k in progress.TERMINAL)), int(targeted) if targeted else None)
 
 
 def run(options: BenchOptions, show_progress: bool = True) -> dict:
@@ -120,7 +111,8 @@ def ensure_audience(users: int, topic: str, devices: str) -> None:
         raise RuntimeError(f"topic {topic!r} was seeded with --devices {seeded}, not {devices}")
     if Follow.objects.filter(topic__slug=topic).count() < users:
         try:
-            seed_audience(users, topic, devices)
+            with ProgressBar("seeding", users, "users") as bar:
+                seed_audience(users, topic, devices, on_chunk=bar.advance)
         except ValueError as exc:
             raise RuntimeError(str(exc)) from None
 

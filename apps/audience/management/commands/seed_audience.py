@@ -5,6 +5,7 @@ from django.db import OperationalError
 
 from apps.audience.device_profiles import DEFAULT_PROFILE, PROFILES
 from apps.audience.seeding import seed_audience
+from apps.monitoring.progress_bar import ProgressBar
 
 
 def positive_int(value: str) -> int:
@@ -34,7 +35,8 @@ class Command(BaseCommand):
             raise CommandError("--topic must not be empty")
         started = time.monotonic()
         try:
-            result = seed_audience(users, topic, devices)
+            with ProgressBar("seeding", users, "users") as bar:
+                result = seed_audience(users, topic, devices, on_chunk=bar.advance)
         except OperationalError as exc:
             raise CommandError(f"database error: {str(exc).strip().splitlines()[0]}") from None
         except ValueError as exc:

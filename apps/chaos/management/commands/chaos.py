@@ -1,5 +1,4 @@
 import json
-import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -23,8 +22,7 @@ class Command(BaseCommand):
     def handle(self, *args, users, scenarios, seed, timeout, **options):
         names = [name.strip() for name in scenarios.split(",") if name.strip()]
         try:
-            report = run(ChaosOptions(users=users, scenarios=names, seed=seed, timeout=timeout),
-                         log=lambda line: sys.stderr.write(line + "\n"))
+            report = run(ChaosOptions(users=users, scenarios=names, seed=seed, timeout=timeout), show_progress=True)
         except (ValueError, RuntimeError) as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(json.dumps(report))

@@ -1,7 +1,10 @@
+import sys
+
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.delivery.models import DeadLetter
 from apps.delivery.replay import NotReplayable, replay
+from apps.monitoring.progress_bar import ProgressBar
 
 
 class Command(BaseCommand):
@@ -27,12 +30,14 @@ class Command(BaseCommand):
                 query = query.filter(notification_id=notification)
             letters = list(query.order_by("pk"))
         queued, refused = 0, 0
-        for letter in letters:
-            try:
-                queued += replay(letter)
-            except NotReplayable as exc:
-                refused += 1
-                self.stderr.write(str(exc))
+        with ProgressBar("replaying", len(letters), "letters", file=sys.stderr) as bar:
+            for letter in letters:
+                try:
+                    queued += replay(letter)
+                except NotReplayable as exc:
+                    refused += 1
+                    bar.write(str(exc))
+                bar.advance()
         self.stdout.write(f"replayed {len(letters) - refused} dead letter(s): {queued} recipient(s) queued, "
                           f"{refused} not replayable")
         if refused and refused == len(letters):
