@@ -116,6 +116,12 @@ KAFKA_URGENT_FETCH_WAIT_MS = env_int("KAFKA_URGENT_FETCH_WAIT_MS", 10, 1)
 KAFKA_BULK_FETCH_WAIT_MS = env_int("KAFKA_BULK_FETCH_WAIT_MS", 500, 1)
 # High-priority topics carry single-user messages: few partitions keep their short-wait fetches cheap.
 KAFKA_HIGH_PARTITIONS = env_int("KAFKA_HIGH_PARTITIONS", 8, 1)
+# Topics are created with these (docker-compose: 3 and 2); a write is acknowledged by that many in-sync replicas.
+KAFKA_REPLICATION_FACTOR = env_int("KAFKA_REPLICATION_FACTOR", 1, 1)
+KAFKA_MIN_INSYNC_REPLICAS = env_int("KAFKA_MIN_INSYNC_REPLICAS", 1, 1)
+if KAFKA_MIN_INSYNC_REPLICAS > KAFKA_REPLICATION_FACTOR:
+    raise ConfigError("KAFKA_MIN_INSYNC_REPLICAS", f"at most KAFKA_REPLICATION_FACTOR ({KAFKA_REPLICATION_FACTOR})",
+                      str(KAFKA_MIN_INSYNC_REPLICAS))
 
 # Bulk workers sharing a host with PostgreSQL may lower their backends' CPU priority (apps/delivery/db_priority.py).
 DB_NICE = env_int("NOTIFY_DB_NICE", 0, 0)
@@ -123,6 +129,9 @@ DB_NICE = env_int("NOTIFY_DB_NICE", 0, 0)
 # Fan-out sizes.
 DISPATCH_BATCH_SIZE = env_int("NOTIFY_DISPATCH_BATCH_SIZE", 5000, 1)
 SEND_CHUNK_SIZE = env_int("NOTIFY_SEND_CHUNK_SIZE", 500, 1)
+# Internal bus messages (batch, retry and deferred topics) carry an HMAC of their body with the first key;
+# any key verifies, so a new key goes first and the old one stays listed until its messages have drained.
+BUS_SIGNING_KEYS = env_list("NOTIFY_BUS_SIGNING_KEYS", [f"derived-from-secret-key:{SECRET_KEY}"])
 # Provider calls of one batch in flight at once, per worker process (transports that allow it).
 PROVIDER_CALLS_IN_FLIGHT = env_int("NOTIFY_PROVIDER_CALLS_IN_FLIGHT", 4, 1)
 

@@ -130,7 +130,7 @@ def test_topics_are_created_with_their_partition_counts(broker):
 
 @pytest.mark.parametrize("variable, value", [
     ("REDIS_URL", "not-a-url"), ("DATABASE_URL", "mysql://x"), ("KAFKA_PARTITIONS", "lots"),
-    ("DJANGO_DEBUG", "maybe"),
+    ("DJANGO_DEBUG", "maybe"), ("KAFKA_MIN_INSYNC_REPLICAS", "2"), ("KAFKA_REPLICATION_FACTOR", "0"),
 ])
 def test_bad_env_value_stops_start_up_with_one_line(variable, value):
     result = subprocess.run([sys.executable, "manage.py", "check"], env={"PATH": "/usr/bin:/bin", variable: value},
@@ -139,6 +139,34 @@ def test_bad_env_value_stops_start_up_with_one_line(variable, value):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert variable in lines[0] and "expected" in lines[0]
+
+
+def test_topics_take_replication_factor_and_min_insync_replicas_from_settings(broker, settings, monkeypatch):
+    from apps.streaming import client
+
+    name = f"test.replicas.{uuid.uuid4().hex[:6]}"
+    asked = []
+    real = client.AdminClient.create_topics
+    monkeypatch.setattr(client.AdminClient, "create_topics",
+                        lambda self, topics, **kw: asked.extend(topics) or real(self, topics, **kw))
+    assert ensure_topics([TopicSpec(name, 2)]) == [name]  # Tansu accepts (and ignores) the config
+    assert (asked[0].replication_factor, asked[0].config) == (1, {"min.insync.replicas": "1"})
+
+    class Admin:  # a three-broker cluster's answer, without one
+        def __init__(self, config):
+            pass
+
+        def list_topics(self, timeout):
+            return type("Metadata", (), {"topics": {}})()
+
+        def create_topics(self, topics, operation_timeout):
+            asked[:] = topics
+            return {}
+
+    settings.KAFKA_REPLICATION_FACTOR, settings.KAFKA_MIN_INSYNC_REPLICAS = 3, 2
+    monkeypatch.setattr(client, "AdminClient", Admin)
+    ensure_topics([TopicSpec(name, 2)])
+    assert (asked[0].replication_factor, asked[0].config) == (3, {"min.insync.replicas": "2"})
 
 
 def test_unreachable_broker_is_named(settings):

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from django.conf import settings
 
 from .local_broker import bootstrap_servers
 from .topics import TopicSpec, all_topics
@@ -22,8 +23,14 @@ def base_config() -> dict:
     return {"bootstrap.servers": bootstrap_servers(), "client.id": "notifications"}
 
 
+def topic_config() -> dict[str, str]:
+    """The topic configs ensure_topics sets (Tansu ignores them)."""
+    return {"min.insync.replicas": str(settings.KAFKA_MIN_INSYNC_REPLICAS)}
+
+
 def ensure_topics(specs: Iterable[TopicSpec] | None = None, timeout: float = 10.0) -> list[str]:
-    """Create missing topics with their partition counts; returns the names created.
+    """Create missing topics with their partition counts, KAFKA_REPLICATION_FACTOR and
+    KAFKA_MIN_INSYNC_REPLICAS; returns the names created.
 
     Topics are created explicitly because some brokers (Tansu) auto-create unknown topics with
     4 partitions on a metadata request.
@@ -34,8 +41,8 @@ def ensure_topics(specs: Iterable[TopicSpec] | None = None, timeout: float = 10.
         existing = set(admin.list_topics(timeout=timeout).topics)
     except KafkaException as exc:
         raise BrokerUnavailable(f"Kafka broker at {bootstrap_servers()} is unreachable: {exc}") from None
-    missing = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=1) for s in specs
-               if s.name not in existing]
+    missing = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=settings.KAFKA_REPLICATION_FACTOR,
+                        config=topic_config()) for s in specs if s.name not in existing]
     created = []
     for name, future in admin.create_topics(missing, operation_timeout=timeout).items() if missing else []:
         try:
