@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from apps.delivery import records
+from apps.delivery.batch_message import BatchMessage
 from apps.delivery.models import Delivery, DeliveryStatus, Notification
 from apps.delivery.service import notify
 from apps.delivery.signals import notification_requested
@@ -88,8 +89,8 @@ def test_redelivered_batch_message_sends_nothing_twice(stack, provider, fans):
     # copy under a new batch id as a re-dispatch would: neither may reach the provider again.
     producer = EventProducer()
     for batch_id, resume in (("push:1:0", False), ("push:9:0", True)):
-        message = {"n": notification.pk, "c": "push", "p": "normal", "b": batch_id, "r": ids, "resume": resume}
-        producer.produce(channel_topic("push", "normal"), json.dumps(message).encode())
+        body, headers = BatchMessage(notification.pk, "push", "normal", batch_id, ids, resume=resume).signed()
+        producer.produce(channel_topic("push", "normal"), body, headers=headers)
     producer.flush()
     time.sleep(4)
     assert provider.stats() == before
@@ -205,3 +206,40 @@ def test_a_redelivered_dispatch_completes_a_notification_its_first_run_left_unwa
     dispatch_notification.apply_async(args=[notification.pk], queue="dispatch")
     assert completed(notification.pk, timeout=10).sent == len(recipients)
     assert provider.stats() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_forged_or_altered_batch_is_dead_lettered_and_sends_nothing(stack, provider, fans, settings):
+    """Internal topics take only the platform's own messages: a batch is trusted to have passed opt-outs."""
+    from apps.delivery.batch_message import SIGNATURE_HEADER, signature
+    from apps.delivery.models import DeadLetter
+
+    notification = notify(category="goal-alerts", audience={"recipients": [fans.topic.follows.first().recipient_id]},
+                          channels=["push"], title="real", idempotency_key=f"t-{uuid.uuid4()}")
+    completed(notification.pk)
+    before = provider.stats()["received"]
+    ids = list(fans.topic.follows.values_list("recipient_id", flat=True)[:50])
+    forged = BatchMessage(notification.pk, "push", "normal", "push:66:0", ids, replay=True).encode()
+    altered_body, headers = BatchMessage(notification.pk, "push", "normal", "push:67:0", ids[:1]).signed()
+    producer = EventProducer()
+    producer.produce(channel_topic("push", "normal"), forged)  # no signature
+    producer.produce(channel_topic("push", "normal"), forged, headers={SIGNATURE_HEADER: "0" * 64})
+    producer.produce(channel_topic("push", "normal"), altered_body.replace(b'"r":[', b'"r":[' + b"%d," % ids[1]),
+                     headers=headers)
+    producer.flush()
+    letters = wait_until(lambda: list(DeadLetter.objects.filter(reason__contains="sign")) or None,
+                         message="the forged batches dead-lettered")
+    wait_until(lambda: DeadLetter.objects.filter(reason__contains="sign").count() == 3, message="all three")
+    time.sleep(2)
+    assert provider.stats()["received"] == before, "a forged batch reached the provider"
+    assert {letter.reason_kind for letter in letters} == {"invalid"}
+    # Rotation: a batch signed with the previous key still counts while that key is listed, and no longer after.
+    from apps.delivery.batch_message import BadBatch, verify
+
+    body, headers = BatchMessage(notification.pk, "push", "normal", "push:68:0", ids[:1]).signed()
+    settings.BUS_SIGNING_KEYS = ["the-new-key", *settings.BUS_SIGNING_KEYS]
+    verify(body, headers[SIGNATURE_HEADER])
+    assert signature(body) != headers[SIGNATURE_HEADER]  # new messages are signed with the new key
+    settings.BUS_SIGNING_KEYS = ["the-new-key"]
+    with pytest.raises(BadBatch, match="bad signature"):
+        verify(body, headers[SIGNATURE_HEADER])

@@ -125,3 +125,13 @@ class HeaderMessage:
 def test_an_unreadable_or_absurd_not_before_header_is_bad(value):
     with pytest.raises(BadMessage, match="not-before"):
         _not_before(HeaderMessage(value))
+
+
+@pytest.mark.parametrize("header, expected", [("inf", 3600.0), ("1e12", 3600.0), ("nan", None), ("-5", 0.0),
+                                              ("30", 30.0), ("soon", None), (None, None)])
+def test_a_providers_retry_after_is_clamped_to_an_hour(header, expected):
+    from apps.delivery.sender import backoff
+    from apps.providers.base import retry_after_seconds
+
+    assert retry_after_seconds(header) == expected
+    assert backoff(1, float("inf")) == 3600.0 and 0 <= backoff(1, float("nan")) <= 1.0

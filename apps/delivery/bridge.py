@@ -18,7 +18,7 @@ from django.conf import settings
 from apps.streaming.consumer import Message, header
 
 from . import clock, events, json_checks, progress, queues
-from .batch_message import BadBatch, BatchMessage
+from .batch_message import SIGNATURE_HEADER, BadBatch, BatchMessage, verify
 from .dead_letters import dead_letter_message
 from .json_checks import RequestError, is_int
 from .models import Source
@@ -70,8 +70,14 @@ def handle_batches(messages: Iterator[Message]) -> None:
     """One sender task per batch message: the per-task costs are paid once per 5,000 recipients."""
     with current_app.producer_or_acquire() as producer:
         for message in messages:
-            batch = BatchMessage.decode(message.value() or b"")
+            batch = _signed_batch(message)
             enqueue_batch(batch, 0, queues.send_queue(batch.priority), producer=producer)
+
+
+def _signed_batch(message: Message) -> BatchMessage:
+    body = message.value() or b""
+    verify(body, header(message, SIGNATURE_HEADER))
+    return BatchMessage.decode(body)
 
 
 def retry_due_at(message: Message) -> float:
@@ -119,7 +125,7 @@ def _hand_back_when_due(messages: Iterator[Message], check: Callable[[BatchMessa
     """Batches with a not-before header to Celery, each with a countdown to its due time."""
     with current_app.producer_or_acquire() as producer:
         for message in messages:
-            batch = BatchMessage.decode(message.value() or b"")
+            batch = _signed_batch(message)
             check(batch)
             due = _not_before(message)
             if resume:

@@ -42,5 +42,6 @@ NOT_BEFORE = "not-before"
 
 def publish_due(topic: str, batch: BatchMessage, due: float, partition: int | None = None) -> None:
     """A recipient batch that must not be handed on before `due` (epoch seconds); the caller flushes."""
-    producer().produce(topic, batch.encode(), key=str(batch.recipient_ids[0]).encode(),
-                       headers={NOT_BEFORE: str(int(due * 1000))}, partition=partition)
+    body, headers = batch.signed()
+    producer().produce(topic, body, key=str(batch.recipient_ids[0]).encode(),
+                       headers={**headers, NOT_BEFORE: str(int(due * 1000))}, partition=partition)

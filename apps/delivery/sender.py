@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -15,7 +16,7 @@ from functools import lru_cache, partial
 
 from apps.monitoring import metrics
 from apps.preferences import links
-from apps.providers.base import Content, Outcome, Result, Target
+from apps.providers.base import MAX_RETRY_AFTER_SECONDS, Content, Outcome, Result, Target
 
 from . import claims, control, gate, progress, provider_calls, records, rendering
 from .batch_message import BatchMessage
@@ -110,7 +111,8 @@ def _notification_info(notification_id: int) -> NotificationInfo:
 def backoff(attempt: int, retry_after: float | None) -> float:
     """Exponential backoff with full jitter, never sooner than the provider's Retry-After."""
     delay = random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)))
-    return max(delay, retry_after or 0.0)
+    wait = retry_after if retry_after and retry_after == retry_after else 0.0  # None and NaN: no wait asked
+    return max(delay, min(wait, MAX_RETRY_AFTER_SECONDS))
 
 
 def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids: list[int], attempt: int = 1,
@@ -262,7 +264,8 @@ def _collect(info: NotificationInfo, channel: str, targets: list[Target], result
             report.retry_ids.append(recipient_id)
             retry_after = max(retry_after, transient.retry_after or 0.0)
     if report.retry_ids or report.retry_devices:
-        report.retry_delay = backoff(attempt, retry_after)
+        # Never later than the notification's expiry: a retry due after it would only be skipped.
+        report.retry_delay = min(backoff(attempt, retry_after), max(info.rules.expires_at - time.time(), 0.0))
     if channel == "push":
         deactivate_tokens(invalid_addresses, "provider: invalid token")
     return sent

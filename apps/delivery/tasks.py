@@ -96,7 +96,8 @@ def _dispatch(notification: Notification, lease: str, again: bool = False) -> No
                                        resume=resume)
                 # Single-recipient messages keep per-user order; batches spread over partitions.
                 key = str(ids[0]) if len(ids) == 1 else str(sequence)
-                producer.produce(topic, message.encode(), key=key.encode())
+                body, headers = message.signed()
+                producer.produce(topic, body, key=key.encode(), headers=headers)
                 sequence += 1
     producer.flush(60)
     progress.mark(notification_id, "dispatch_end")

@@ -57,12 +57,19 @@ def permanent(error: str, invalid_address: bool = False) -> Result:
     return Result(Outcome.PERMANENT, error=error, invalid_address=invalid_address)
 
 
+MAX_RETRY_AFTER_SECONDS = 3600.0
+
+
 def retry_after_seconds(value: str | None) -> float | None:
-    """A Retry-After header in seconds (the HTTP-date form is rare for these APIs and treated as absent)."""
+    """A Retry-After header in seconds, at most an hour: a provider's "inf" or "1e12" must not park a
+    retry for ever (the HTTP-date form is rare for these APIs and treated as absent)."""
     try:
-        return max(float(value), 0.0) if value else None
+        seconds = float(value) if value else None
     except ValueError:
         return None
+    if seconds is None or seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 class TransportError(Exception):

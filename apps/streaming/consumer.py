@@ -257,7 +257,7 @@ def _resume_due(consumer: Consumer, paused: dict[tuple[str, int], float], now: f
 def header(message: Message, name: str) -> str | None:
     for key, value in message.headers() or []:
         if key == name:
-            return value.decode() if isinstance(value, bytes) else value
+            return value.decode(errors="replace") if isinstance(value, bytes) else value
     return None
 
 
