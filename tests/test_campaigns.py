@@ -57,7 +57,8 @@ def campaign_form(template: Template, **overrides) -> dict:
     return {"name": "Derby day", "category": Category.objects.get(slug="goal-alerts").pk, "template": template.pk,
             "channels": ["push"], "context": '{"team": "Home"}', "audience_kind": "topic",
             "topic": Topic.objects.get(slug="test-fans").pk, "schedule_kind": "now", "crontab_timezone": "UTC",
-            "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0", **overrides}
+            "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0", "variants-TOTAL_FORMS": "0",
+            "variants-INITIAL_FORMS": "0", **overrides}
 
 
 def test_template_errors_are_shown_at_the_field(marketer):

@@ -16,8 +16,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from . import admin_views, service, template_checks
-from .forms import CampaignForm
-from .models import Campaign, CampaignEvent, CampaignRun, CampaignStatus, ScheduleKind
+from .forms import CampaignForm, VariantFormSet
+from .models import Campaign, CampaignEvent, CampaignPart, CampaignRun, CampaignStatus, CampaignVariant, ScheduleKind
 from .template_admin import TemplateAdmin, preview_context
 from .test_send import send_test
 
@@ -44,6 +44,30 @@ class CampaignEventInline(admin.TabularInline):
         return False
 
 
+class CampaignVariantInline(admin.TabularInline):
+    model = CampaignVariant
+    formset = VariantFormSet
+    extra = 0
+    autocomplete_fields = ("template",)
+    verbose_name = "A/B variant"
+    verbose_name_plural = "A/B variants (optional: two or more templates whose shares add up to 100%; they"\
+                          " replace the template above)"
+
+    # Variants are part of the campaign: whoever may edit (or see) the campaign may edit (or see) them.
+    def has_view_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return request.user.has_perm("campaigns.view_campaign") or self.has_change_permission(request, obj)
+
+    def has_add_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return self.has_change_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        perm = "campaigns.change_campaign" if obj is not None and obj.pk else "campaigns.add_campaign"
+        return request.user.has_perm(perm)
+
+    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return self.has_change_permission(request, obj)
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
     form = CampaignForm
@@ -53,7 +77,7 @@ class CampaignAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     autocomplete_fields = ("topic", "segment", "template")
     readonly_fields = ("status_live", "created_by", "audience_estimate", "progress", "results")
-    inlines = [CampaignEventInline]
+    inlines = [CampaignVariantInline, CampaignEventInline]
     actions = ["send_test_to_me", "schedule_campaigns", "launch_campaigns", "pause_campaigns", "resume_campaigns",
                "cancel_campaigns"]
 
@@ -66,7 +90,8 @@ class CampaignAdmin(admin.ModelAdmin):
         message = ("Message", {"fields": ["name", "category", "template", "channels", "context"]})
         upload = ["member_csv"] if editable else []
         audience = ("Audience", {"fields": ["audience_kind", "topic", "segment", *upload, "audience_estimate"]})
-        schedule = ("Schedule", {"fields": ["schedule_kind", "send_at", "crontab", "crontab_timezone"]})
+        schedule = ("Schedule", {"fields": ["schedule_kind", "send_at", "crontab", "crontab_timezone", "local_date",
+                                            "local_time"]})
         if obj is None:
             return [message, audience, schedule]
         live = ("Live progress", {"fields": ["status_live", "progress", "created_by"]})
@@ -75,7 +100,8 @@ class CampaignAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest):  # noqa: ANN201
         latest = CampaignRun.objects.filter(campaign=OuterRef("pk")).order_by("-launched_at")
         return super().get_queryset(request).select_related("category", "created_by").annotate(
-            latest_notification=Subquery(latest.values("notification_id")[:1]))
+            latest_notification=Subquery(latest.values("notification_id")[:1]),
+            latest_run=Subquery(latest.values("pk")[:1]))
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):  # noqa: ANN001, ANN201
         extra = preview_context(reverse("admin:campaigns_template_render"), "template,context,category")
@@ -109,13 +135,24 @@ class CampaignAdmin(admin.ModelAdmin):
             return f"once, {obj.send_at:%Y-%m-%d %H:%M %Z}" if obj.send_at else "once (no time)"
         if obj.schedule_kind == ScheduleKind.RECURRING:
             return f"{obj.crontab} ({obj.crontab_timezone or 'UTC'})"
+        if obj.schedule_kind == ScheduleKind.LOCAL:
+            return f"{obj.local_date} {obj.local_time:%H:%M} local time" if obj.local_time else "local (no time)"
         return "when launched"
 
     def _counts(self, obj: Campaign) -> dict:
         from apps.delivery import progress
 
         notification_id = getattr(obj, "latest_notification", None)
-        return progress.read(notification_id) if notification_id else {}
+        if notification_id:
+            return progress.read(notification_id)
+        run_id = getattr(obj, "latest_run", None)  # a split run: its parts' notifications, summed
+        ids = CampaignPart.objects.filter(run_id=run_id).exclude(notification=None).values_list(
+            "notification_id", flat=True) if run_id else []
+        counts: dict = {}
+        for one in map(progress.read, ids):
+            for name, value in one.items():
+                counts[name] = counts.get(name, 0) + value
+        return counts
 
     @admin.display(description="Audience")
     def audience_size(self, obj: Campaign) -> str:
@@ -149,7 +186,7 @@ class CampaignAdmin(admin.ModelAdmin):
         return format_html(
             '<div id="campaign-progress" data-url="{}">'
             '<progress id="campaign-progress-bar" max="1" value="0" style="width:28em"></progress> '
-            '<span id="campaign-progress-text">…</span></div>',
+            '<span id="campaign-progress-text">…</span><div id="campaign-waves"></div></div>',
             reverse("admin:campaigns_campaign_progress", args=[obj.pk]))
 
     @admin.display(description="Per channel")

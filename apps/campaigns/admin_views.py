@@ -16,7 +16,7 @@ from apps.preferences.models import Category
 from . import service, template_checks
 from .members import MemberListError, parse_member_csv
 from .models import AudienceKind, Campaign, CampaignStatus, Template
-from .results import notification_results
+from .results import notification_results, variant_results
 
 
 def _pk(value: str | None) -> int | None:
@@ -92,20 +92,34 @@ def _campaign(model_admin, request: HttpRequest, pk: int) -> Campaign:  # noqa: 
 
 
 def progress(model_admin, request: HttpRequest, pk: int) -> JsonResponse:  # noqa: ANN001
-    """Counts the pipeline keeps in Redis for the latest run (never a COUNT(*) over deliveries)."""
+    """Counts the pipeline keeps in Redis for the latest run (never a COUNT(*) over deliveries), summed over a
+    split run's notifications; a local-time run's waves too."""
     from apps.delivery import progress as counters
 
     campaign = _campaign(model_admin, request, pk)
     run = campaign.runs.order_by("-launched_at").first()
-    counts = counters.read(run.notification_id) if run and run.notification_id else {}
+    split = list(run.parts.select_related("notification")) if run else []
+    ids = [run.notification_id] if run and run.notification_id else [p.notification_id for p in split]
+    per_id = {nid: counters.read(nid) for nid in ids if nid}
+    counts: dict = {}
+    for one in per_id.values():
+        for name, value in one.items():
+            if name in ("t_first_send", "t_last_recorded"):
+                counts[name] = (min if name == "t_first_send" else max)(counts.get(name, value), value)
+            else:
+                counts[name] = counts.get(name, 0) + value
     done = sum(int(counts.get(k, 0)) for k in counters.TERMINAL)
     elapsed = counts.get("t_last_recorded", 0) - counts.get("t_first_send", 0)
+    waves = [{"timezone": p.timezone, "variant": str(p.variant) if p.variant_id else "", "due": p.due_at.isoformat(),
+              "status": p.notification.status if p.notification_id else p.state,
+              "sent": int(per_id.get(p.notification_id, {}).get("sent", 0))} for p in split if p.timezone]
     return JsonResponse({
         "status": campaign.status, "status_label": CampaignStatus(campaign.status).label,
         "targeted": int(counts.get("targeted", 0)), "done": done,
         "sent": int(counts.get("sent", 0)), "failed": int(counts.get("failed", 0) + counts.get("dead_lettered", 0)),
         "skipped": int(counts.get("skipped", 0)), "throttled": int(counts.get("throttled", 0)),
-        "rate": round(counts.get("sent", 0) / elapsed) if elapsed > 0 else 0,
+        "rate": round(counts.get("sent", 0) / elapsed) if elapsed > 0 else 0, "waves": waves,
+        "waves_html": render_to_string("admin/campaigns/waves.html", {"waves": waves}) if waves else "",
     })
 
 
@@ -118,5 +132,8 @@ def results(model_admin, request: HttpRequest, pk: int) -> JsonResponse:  # noqa
         complete = status == "completed"
         runs.append({"occurrence": occurrence, "notification": notification_id, "complete": complete,
                      "channels": notification_results(notification_id, complete)})
-    html = render_to_string("admin/campaigns/results_panel.html", {"runs": runs})
-    return JsonResponse({"runs": runs, "html": html})
+    split = campaign.runs.filter(notification=None).order_by("-launched_at").first()
+    variants = variant_results(split) if split else []
+    html = render_to_string("admin/campaigns/results_panel.html", {"runs": runs, "variants": variants,
+                                                                    "split": split})
+    return JsonResponse({"runs": runs, "variants": variants, "html": html})

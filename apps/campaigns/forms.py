@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from apps.preferences.models import Channel
 
-from . import service, template_checks
+from . import parts, service, template_checks
 from .members import MemberListError, parse_member_csv
 from .models import AudienceKind, Campaign, ScheduleKind
 
@@ -20,7 +20,7 @@ class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
         fields = ["name", "category", "template", "channels", "context", "audience_kind", "topic", "segment",
-                  "member_csv", "schedule_kind", "send_at", "crontab", "crontab_timezone"]
+                  "member_csv", "schedule_kind", "send_at", "crontab", "crontab_timezone", "local_date", "local_time"]
 
     def clean_context(self) -> dict:
         context = self.cleaned_data.get("context")
@@ -74,8 +74,41 @@ class CampaignForm(forms.ModelForm):
                 self.add_error("send_at", "Give the date and time to send at.")
             elif data["send_at"] <= timezone.now():
                 self.add_error("send_at", "This time is in the past.")
+        if schedule == ScheduleKind.LOCAL:
+            if not data.get("local_time"):
+                self.add_error("local_time", "Give the time of day to send at in each recipient's timezone.")
+            if not data.get("local_date"):
+                self.add_error("local_date", "Give the day to send on.")
+            elif data.get("local_time"):
+                probe = Campaign(local_date=data["local_date"], local_time=data["local_time"])
+                if parts.local_due(probe, "Etc/GMT+12") <= timezone.now():  # the last timezone on Earth
+                    self.add_error("local_date", "This time has passed in every timezone.")
         if schedule == ScheduleKind.RECURRING:
             try:
                 service.parse_crontab(data.get("crontab", ""), data.get("crontab_timezone") or "UTC")
             except service.CampaignError as exc:
                 self.add_error("crontab", str(exc))
+
+
+class VariantFormSet(forms.BaseInlineFormSet):
+    """A/B variants: none, or two or more whose shares add up to 100; refused at the share field otherwise."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        if not kept:
+            return
+        total = sum(f.cleaned_data.get("share") or 0 for f in kept)
+        if len(kept) < 2:
+            kept[0].add_error("template", "An A/B test needs two or more variants (or none).")
+        elif total != 100:
+            for form in kept:
+                form.add_error("share", f"The shares add up to {total}%: they must add up to 100%.")
+        context = self.instance.context if isinstance(self.instance.context, dict) else {}
+        for form in kept:
+            template = form.cleaned_data.get("template")
+            for problem in template_checks.context_errors(template, context, self.instance.channels or []) \
+                    if template else []:
+                form.add_error("template", problem[0].upper() + problem[1:] + ".")

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from apps.audience.models import Recipient, Segment, Topic
@@ -62,6 +63,7 @@ class ScheduleKind(models.TextChoices):
     NOW = "now", "Now, when launched"
     AT = "at", "Once, at a date and time"
     RECURRING = "recurring", "Recurring (crontab)"
+    LOCAL = "local", "Once, at a time of day in each recipient's timezone"
 
 
 class Campaign(models.Model):
@@ -78,6 +80,9 @@ class Campaign(models.Model):
     crontab = models.CharField(max_length=100, blank=True,
                                help_text='For a recurring one: "minute hour day-of-month month day-of-week"')
     crontab_timezone = models.CharField(max_length=64, blank=True, default="UTC", validators=[validate_timezone])
+    local_date = models.DateField(null=True, blank=True, help_text="For a local-time send: the day.")
+    local_time = models.TimeField(null=True, blank=True,
+                                  help_text="For a local-time send: the time of day in each recipient's timezone.")
     periodic_task = models.OneToOneField("django_celery_beat.PeriodicTask", null=True, blank=True, editable=False,
                                          on_delete=models.SET_NULL)
     status = models.CharField(max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT,
@@ -101,6 +106,21 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CampaignVariant(models.Model):
+    """One arm of an A/B test: recipients whose id % 100 falls in this variant's share get its template."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="variants")
+    template = models.ForeignKey(Template, on_delete=models.PROTECT)
+    share = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(99)],
+                                             help_text="Percent of the audience; the shares add up to 100.")
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.template} ({self.share}%)"
 
 
 class CampaignMember(models.Model):
@@ -129,6 +149,36 @@ class CampaignRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id} @ {self.occurrence}"
+
+
+class PartState(models.TextChoices):
+    PENDING = "pending"
+    RELEASED = "released"
+    CANCELLED = "cancelled"
+
+
+class CampaignPart(models.Model):
+    """One notification of a run that is split: a local-time wave (one timezone) and/or an A/B variant.
+
+    A wave is released at its due time; the notification's idempotency key names the part, so a retried
+    release makes it once."""
+
+    run = models.ForeignKey(CampaignRun, on_delete=models.CASCADE, related_name="parts")
+    timezone = models.CharField(max_length=64, blank=True, help_text='The wave\'s timezone ("" if not local-time)')
+    zones = ArrayField(models.CharField(max_length=64), default=list, help_text="Recipient timezone values it takes")
+    variant = models.ForeignKey(CampaignVariant, null=True, blank=True, on_delete=models.SET_NULL)
+    share = ArrayField(models.PositiveSmallIntegerField(), default=list, help_text="[from, to) of id % 100")
+    template = models.ForeignKey(Template, on_delete=models.PROTECT)
+    due_at = models.DateTimeField()
+    state = models.CharField(max_length=16, choices=PartState.choices, default=PartState.PENDING)
+    notification = models.OneToOneField("delivery.Notification", null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["due_at", "timezone", "pk"]
+        constraints = [models.UniqueConstraint(fields=["run", "timezone", "variant"], name="campaign_part_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.run} {self.timezone or 'all'} {self.variant_id or ''}".strip()
 
 
 class CampaignEvent(models.Model):

@@ -64,3 +64,22 @@ def notification_results(notification_id: int, complete: bool) -> dict[str, dict
         cache.set(key, channels, 3600)
     return channels
 
+
+
+def variant_results(run) -> list[dict]:  # noqa: ANN001
+    """A split run's results per variant (or per wave when it has no variants): sent, failed and skipped
+    summed over its parts' notifications and channels, to compare the arms of an A/B test."""
+    arms: dict[str, dict] = {}
+    for part in run.parts.select_related("variant__template", "notification", "template"):
+        name = str(part.variant) if part.variant_id else part.template.name
+        arm = arms.setdefault(name, {"variant": name, "share": part.share, "sent": 0, "failed": 0, "skipped": 0,
+                                     "pending": 0})
+        if part.notification_id is None:
+            arm["pending"] += 1
+            continue
+        complete = part.notification.status == "completed"
+        for entry in notification_results(part.notification_id, complete).values():
+            arm["sent"] += entry["sent"]
+            arm["failed"] += entry["failed"] + entry["dead_lettered"]
+            arm["skipped"] += sum(entry["skipped"].values())
+    return list(arms.values())

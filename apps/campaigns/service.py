@@ -16,8 +16,18 @@ from django_celery_beat.models import ClockedSchedule, CrontabSchedule, Periodic
 
 from apps.audience.models import Follow, Recipient
 
-from . import template_checks
-from .models import AudienceKind, Campaign, CampaignEvent, CampaignMember, CampaignRun, CampaignStatus, ScheduleKind
+from . import parts, template_checks
+from .models import (
+    AudienceKind,
+    Campaign,
+    CampaignEvent,
+    CampaignMember,
+    CampaignPart,
+    CampaignRun,
+    CampaignStatus,
+    PartState,
+    ScheduleKind,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +100,13 @@ def schedule(campaign: Campaign, user) -> None:  # noqa: ANN001
             raise CampaignError("the send time is in the past")
         clocked, _ = ClockedSchedule.objects.get_or_create(clocked_time=campaign.send_at)
         options |= {"clocked": clocked, "crontab": None, "one_off": True}
+    elif campaign.schedule_kind == ScheduleKind.LOCAL:
+        if not campaign.local_date or not campaign.local_time:
+            raise CampaignError("a local-time send needs its day and time of day")
+        # beat launches when the first timezone's time comes; each wave is then released at its own
+        clocked, _ = ClockedSchedule.objects.get_or_create(clocked_time=max(parts.earliest_due(campaign),
+                                                                            timezone.now()))
+        options |= {"clocked": clocked, "crontab": None, "one_off": True}
     else:
         fields = campaign.crontab.split()
         parse_crontab(campaign.crontab, campaign.crontab_timezone)
@@ -101,6 +118,8 @@ def schedule(campaign: Campaign, user) -> None:  # noqa: ANN001
         task, _ = PeriodicTask.objects.update_or_create(name=f"campaign {campaign.pk}", defaults=options)
         Campaign.objects.filter(pk=campaign.pk).update(periodic_task=task, status=CampaignStatus.SCHEDULED)
         when = campaign.send_at or f"{campaign.crontab} {campaign.crontab_timezone}"
+        if campaign.schedule_kind == ScheduleKind.LOCAL:
+            when = f"{campaign.local_date} {campaign.local_time} in each recipient's timezone"
         record_event(campaign, user, "scheduled", str(when))
 
 
@@ -137,6 +156,10 @@ def launch(campaign_id: int, user=None, now: datetime | None = None):  # noqa: A
         log.info("campaign %s not launched: %s", campaign_id, campaign.status if campaign else "unknown")
         return None
     which = occurrence(campaign, now or timezone.now())
+    if parts.is_split(campaign):
+        run = parts.launch_split(campaign, which, user, now or timezone.now())
+        first = run.parts.exclude(notification=None).select_related("notification").first()
+        return first.notification if first else None  # a local-time run's first wave may still wait
     notification = notify(category=campaign.category.slug, audience=campaign.audience(), channels=campaign.channels,
                           context=campaign.context or {}, template_id=campaign.template_id,
                           idempotency_key=f"campaign:{campaign.pk}:{which}", source=Source.CAMPAIGN)
@@ -151,8 +174,10 @@ def launch(campaign_id: int, user=None, now: datetime | None = None):  # noqa: A
 
 
 def _active_notification_ids(campaign: Campaign) -> list[int]:
+    split = CampaignPart.objects.filter(run__campaign=campaign).exclude(notification__status="completed")
     return list(campaign.runs.exclude(notification__status="completed").exclude(notification=None)
-                .values_list("notification_id", flat=True))
+                .values_list("notification_id", flat=True)) + list(
+        split.exclude(notification=None).values_list("notification_id", flat=True))
 
 
 def pause(campaign: Campaign, user) -> None:  # noqa: ANN001
@@ -172,7 +197,8 @@ def resume(campaign: Campaign, user) -> int:  # noqa: ANN001
     if campaign.status != CampaignStatus.PAUSED:
         raise CampaignError(f"a {campaign.status} campaign is not paused")
     handed = _release(campaign, "")
-    running = bool(_active_notification_ids(campaign))
+    running = bool(_active_notification_ids(campaign)) or CampaignPart.objects.filter(
+        run__campaign=campaign, state=PartState.PENDING).exists()  # local-time waves still to come
     PeriodicTask.objects.filter(pk=campaign.periodic_task_id).update(enabled=True)
     Campaign.objects.filter(pk=campaign.pk).update(
         status=CampaignStatus.RUNNING if running or not campaign.periodic_task_id else CampaignStatus.SCHEDULED)
@@ -186,6 +212,7 @@ def cancel(campaign: Campaign, user) -> None:  # noqa: ANN001
     if campaign.status in (CampaignStatus.CANCELLED, CampaignStatus.COMPLETED):
         raise CampaignError(f"a {campaign.status} campaign cannot be cancelled")
     _release(campaign, control.CANCELLED)
+    CampaignPart.objects.filter(run__campaign=campaign, state=PartState.PENDING).update(state=PartState.CANCELLED)
     PeriodicTask.objects.filter(pk=campaign.periodic_task_id).update(enabled=False)
     Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.CANCELLED)
     record_event(campaign, user, "cancelled")
@@ -206,6 +233,13 @@ def _release(campaign: Campaign, new_state: str) -> int:
 
 def on_notification_completed(sender, notification_id: int, **kwargs) -> None:  # noqa: ANN001, ANN003
     run = CampaignRun.objects.select_related("campaign").filter(notification_id=notification_id).first()
+    part = None if run else CampaignPart.objects.select_related("run__campaign").filter(
+        notification_id=notification_id).first()
+    if part is not None:
+        run = part.run
+        if not parts.run_finished(run):  # other waves or variants still to go
+            record_event(run.campaign, None, "part completed", f"{part}, notification {notification_id}")
+            return
     if run is None:
         return
     campaign = run.campaign

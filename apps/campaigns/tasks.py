@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.delivery import outages
 
-from . import service
+from . import parts, service
 
 log = logging.getLogger(__name__)
 RETRY_BASE_SECONDS, RETRY_CAP_SECONDS, MAX_RETRIES = 2.0, 120.0, 30
@@ -42,3 +42,18 @@ def launch_campaign(self, campaign_id: int, fired_at: str | None = None) -> int 
         except outages.HAND_OFF_OUTAGES:  # the Celery broker itself is down: the message comes back later
             raise Reject(type(exc).__name__, requeue=True) from None
     return notification.pk if notification else None
+
+
+@shared_task(name=parts.RELEASE_TASK, bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def release_parts(self, run_id: int) -> None:  # noqa: ANN001
+    """Release a split run's due parts (local-time waves) and look again when the next is due."""
+    try:
+        parts.follow_up(run_id)
+    except outages.HAND_OFF_OUTAGES as exc:
+        outages.forget_broken_connections()
+        if self.request.called_directly or self.request.retries >= MAX_RETRIES:
+            raise
+        try:
+            raise self.retry(countdown=retry_delay(self.request.retries), exc=exc)
+        except outages.HAND_OFF_OUTAGES:
+            raise Reject(type(exc).__name__, requeue=True) from None

@@ -119,6 +119,8 @@ def audience_size(audience: dict, at_most: int) -> int:
     from apps.campaigns.models import CampaignMember
 
     kind, value = next(iter(audience.items()))
+    if kind == "slice":  # at most the audience it is part of
+        return audience_size(value["of"], at_most)
     if kind == "recipients":
         return min(len(set(value)), at_most)
     if kind == "topic":

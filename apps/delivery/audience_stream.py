@@ -86,8 +86,38 @@ def _split(ids: list[int], exceptions: dict[int, str], default_enabled: bool) ->
     return chunk
 
 
+# The ids of an audience, unordered and unbounded, for a slice to filter (PostgreSQL pushes the
+# keyset's `b.id > after` down into them, so a topic still reads its (topic_id, recipient_id) index).
+_BASES = {
+    "topic": "SELECT recipient_id AS id FROM audience_follow WHERE topic_id = %(topic_id)s",
+    "all": "SELECT id FROM audience_recipient",
+    "campaign": "SELECT recipient_id AS id FROM campaigns_campaignmember WHERE campaign_id = %(campaign_id)s",
+    "recipients": "SELECT id FROM audience_recipient WHERE id = ANY(%(ids)s::bigint[])",
+}
+
+_SLICE = """SELECT b.id FROM ({base}) AS b JOIN audience_recipient r ON r.id = b.id
+WHERE b.id > %(after)s{filters} ORDER BY b.id LIMIT %(limit)s"""
+
+
+def _slice_source(value: dict) -> tuple[str, dict]:
+    """Part of another audience: recipients of one of `timezones` ("" is UTC) and/or with id % 100 in [from, to)."""
+    kind = next(iter(value["of"]))
+    _, params = _source_for(value["of"])
+    base = f"SELECT id FROM ({_segment_ids(value['of']['segment'])}) AS seg" if kind == "segment" else _BASES[kind]
+    filters = ""
+    if "timezones" in value:
+        filters += " AND r.timezone = ANY(%(slice_timezones)s::text[])"
+        params = params | {"slice_timezones": list(value["timezones"])}
+    if "share" in value:
+        filters += " AND b.id %% 100 >= %(slice_from)s AND b.id %% 100 < %(slice_to)s"
+        params = params | {"slice_from": value["share"][0], "slice_to": value["share"][1]}
+    return _SLICE.format(base=base, filters=filters), params
+
+
 def _source_for(audience: dict) -> tuple[str, dict]:
     kind, value = next(iter(audience.items()))
+    if kind == "slice":
+        return _slice_source(value)
     if kind == "topic":
         from apps.audience.models import Topic
 
@@ -98,12 +128,16 @@ def _source_for(audience: dict) -> tuple[str, dict]:
     if kind == "campaign":
         return _SOURCES["campaign"], {"campaign_id": value}
     if kind == "segment":
-        from apps.audience.models import Segment
-
-        segment = Segment.objects.get(pk=value)
-        inner_sql, inner_params = segment.recipients().values("id").query.sql_with_params()
-        # Keyset over the segment's own query; its params are positional, so inline them safely.
-        with connection.cursor() as cursor:
-            inner = cursor.mogrify(inner_sql, inner_params).decode().replace("%", "%%")
+        inner = _segment_ids(value)
         return f"SELECT id FROM ({inner}) AS seg WHERE id > %(after)s ORDER BY id LIMIT %(limit)s", {}
     return _SOURCES["all"], {}
+
+
+def _segment_ids(segment_id: int) -> str:
+    from apps.audience.models import Segment
+
+    segment = Segment.objects.get(pk=segment_id)
+    inner_sql, inner_params = segment.recipients().values("id").query.sql_with_params()
+    # Keyset over the segment's own query; its params are positional, so inline them safely.
+    with connection.cursor() as cursor:
+        return cursor.mogrify(inner_sql, inner_params).decode().replace("%", "%%")

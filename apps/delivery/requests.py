@@ -79,11 +79,14 @@ def parse_request(data: object, idempotency_key: str | None = None) -> Notificat
                                template_id)
 
 
-def _parse_audience(audience: object) -> dict:
+def _parse_audience(audience: object, nested: bool = False) -> dict:
     if not isinstance(audience, dict) or len(audience) != 1:
         raise RequestError("audience", 'one of {"topic": slug}, {"recipients": [ids]}, {"segment": id}, {"all": true},'
-                                       ' {"campaign": id}')
+                                       ' {"campaign": id}, {"slice": {"of": audience, "timezones": [names],'
+                                       ' "share": [from, to]}}')
     kind, value = next(iter(audience.items()))
+    if kind == "slice" and not nested:
+        return {"slice": _parse_slice(value)}
     if kind == "topic":
         from apps.audience.models import Topic
 
@@ -110,3 +113,27 @@ def _parse_audience(audience: object) -> dict:
     else:
         raise RequestError("audience", f"unknown audience kind {kind!r}")
     return {kind: value}
+
+
+MAX_SLICE_TIMEZONES = 1000
+
+
+def _parse_slice(value: object) -> dict:
+    """Part of another audience: recipients whose timezone is one of `timezones` ("" is UTC) and/or whose
+    id % 100 is in [from, to) (a campaign's local-time wave or A/B variant)."""
+    if not isinstance(value, dict) or "of" not in value or not set(value) <= {"of", "timezones", "share"}:
+        raise RequestError("audience.slice", 'an object {"of": audience, "timezones": [names], "share": [from, to]}')
+    result = {"of": _parse_audience(value["of"], nested=True)}
+    if "timezones" in value:
+        zones = value["timezones"]
+        if (not isinstance(zones, list) or not 0 < len(zones) <= MAX_SLICE_TIMEZONES
+                or not all(isinstance(z, str) and len(z) <= 64 for z in zones)):
+            raise RequestError("audience.slice.timezones", f"a list of 1..{MAX_SLICE_TIMEZONES} timezone names")
+        result["timezones"] = zones
+    if "share" in value:
+        share = value["share"]
+        if (not isinstance(share, list) or len(share) != 2 or not all(is_int(v, 0, 100) for v in share)
+                or share[0] >= share[1]):
+            raise RequestError("audience.slice.share", "[from, to] with 0 <= from < to <= 100")
+        result["share"] = share
+    return result

@@ -121,6 +121,8 @@
         document.getElementById("campaign-progress-text").textContent =
           `${s.status_label}: ${s.done.toLocaleString()} of ${s.targeted.toLocaleString()} — sent ${s.sent}, ` +
           `failed ${s.failed}, throttled ${s.throttled}, skipped ${s.skipped}, ${s.rate}/s`;
+        const waves = document.getElementById("campaign-waves");
+        if (waves && waves.innerHTML !== s.waves_html) waves.innerHTML = s.waves_html;
         const status = document.getElementById("campaign-status");
         if (status) { status.textContent = s.status_label; status.dataset.status = s.status; }
         // the results are a GROUP BY over the delivery records: every 5 s at most while sending
