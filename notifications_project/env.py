@@ -17,6 +17,26 @@ class ConfigError(SystemExit):
         super().__init__(f"configuration error: {name}: expected {expected}, got {got!r}")
 
 
+# Secrets that may come from a file (docker-compose mounts secrets under /run/secrets/): NAME_FILE.
+SECRET_VARIABLES = ("DJANGO_SECRET_KEY", "DATABASE_URL", "EMAIL_HOST_PASSWORD", "TWILIO_AUTH_TOKEN",
+                    "WEBHOOK_SIGNING_SECRET", "METRICS_TOKEN")
+
+
+def load_secret_files() -> None:
+    """Set NAME from the file NAME_FILE names, for the secrets above and any ANYMAIL_* (unless NAME is set)."""
+    for file_variable, path in list(os.environ.items()):
+        name = file_variable.removesuffix("_FILE")
+        if name == file_variable or name in os.environ:
+            continue
+        if name in SECRET_VARIABLES or name.startswith("ANYMAIL_"):
+            try:
+                with open(path, encoding="utf-8") as secret:
+                    os.environ[name] = secret.read().strip()
+            except OSError as exc:
+                raise ConfigError(file_variable, "a readable file holding the secret",
+                                  f"{path} ({exc.strerror})") from None
+
+
 def env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
 

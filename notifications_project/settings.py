@@ -15,8 +15,11 @@ from .env import (
     env_proxy_header,
     env_str,
     env_url,
+    load_secret_files,
     running_under_pytest,
 )
+
+load_secret_files()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("NOTIFY_VAR_DIR", str(BASE_DIR / "var")))
@@ -197,7 +200,8 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, 1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "notifications@localhost")
 EMAIL_RATE_PER_S = env_int("EMAIL_RATE_PER_S", 0, 0)
-ANYMAIL = {key[8:]: value for key, value in os.environ.items() if key.startswith("ANYMAIL_")}
+ANYMAIL = {key[8:]: value for key, value in os.environ.items()
+           if key.startswith("ANYMAIL_") and not key.endswith("_FILE")}
 WEBHOOK_SIGNING_SECRET = env_str("WEBHOOK_SIGNING_SECRET", "")
 # Webhook and Web Push URLs must be https and resolve to public addresses, except on these hosts (tests,
 # a receiver on the same host). pytest's own processes allow the local protocol servers the tests start.
