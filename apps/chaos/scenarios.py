@@ -34,9 +34,9 @@ from apps.streaming.topics import DEFERRED, EVENTS, RETRY, channel_topic, topic_
 
 from .services import RedisServer, terminate_database_connections
 
-# What one send task holds at most (a Kafka batch): the bound on what a killed child may resend, since its
-# sent journal is written when the batch's provider calls have all answered.
-SEND_BATCH = settings.DISPATCH_BATCH_SIZE
+# What a killed send child may resend at most: its provider calls in flight (each call's answers are
+# journaled as they come, so only the calls nobody knows the outcome of are sent again).
+SEND_BATCH = settings.PROVIDER_CALLS_IN_FLIGHT * settings.SEND_CHUNK_SIZE
 
 
 @dataclass

@@ -17,7 +17,6 @@ person. Retries, deferrals and replays inherit their recipients from the batch t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from itertools import groupby
 
@@ -121,20 +120,37 @@ def claim(notification_id: int, channel: str, batch_id: str, recipient_ids: list
     if state in ("busy", "done"):
         holders.drop(holder)
         return Claim(batch_key, state, detail)
-    sent = {int(r): provider_id for r, provider_id in json.loads(journal).items()} if journal else {}
+    sent = _read_journal(journal) if journal else {}
     return Claim(batch_key, state, holder, frozenset(int(i) for i in detail.split(",") if i), sent,
                  same_epoch=same_epoch == "1")
 
 
+_FIELD, _RECORD = "\x1f", "\x1e"  # separators no provider message id contains
+
+
 def write_journal(batch: Claim, sent: dict[int, str]) -> None:
     """Note what the provider accepted before it is recorded in PostgreSQL: if this worker dies in
-    between, the batch's next run records these as sent instead of sending them again."""
+    between, the batch's next run records these as sent instead of sending them again. Called as each
+    provider call of the batch answers, so a kill resends at most the calls in flight (APPEND: one
+    round trip per call, whatever the journal's size)."""
     if not sent:
         return
+    entries = _RECORD.join([f"{recipient_id}{_FIELD}{provider_id}" for recipient_id, provider_id in sent.items()])
     try:
-        client().set(_batch_keys(batch.batch_key)[3], json.dumps(sent, separators=(",", ":")), ex=DONE_TTL_SECONDS)
+        journal = _batch_keys(batch.batch_key)[3]
+        client().pipeline(transaction=False).append(journal, entries + _RECORD).expire(journal, DONE_TTL_SECONDS) \
+            .execute()
     except redis.RedisError:
         pass  # Redis is away: go on to record the sends in PostgreSQL, which a resumed run reads too
+
+
+def _read_journal(text: str) -> dict[int, str]:
+    sent = {}
+    for entry in text.split(_RECORD):
+        recipient_id, _, provider_id = entry.partition(_FIELD)
+        if recipient_id.isdigit():
+            sent[int(recipient_id)] = provider_id
+    return sent
 
 
 def finish(batch: Claim) -> None:

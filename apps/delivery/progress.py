@@ -43,17 +43,19 @@ def progress_key(notification_id: int) -> str:
     return key(f"progress:{notification_id}")
 
 
-# Add counts (name/value pairs, then the time); if the audience size is known and every recipient
-# is terminal, record when, and claim the right to finalize (exactly one caller gets 1).
+# Add counts (name/value pairs, then the time); if the audience size is known, every recipient is
+# terminal and no device retry is pending (a user recorded sent whose other device failed for now),
+# record when, and claim the right to finalize (exactly one caller gets 1).
 _ADD_AND_CHECK = """
 for i = 1, #ARGV - 1, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
 redis.call('HSET', KEYS[1], 't_last_recorded', ARGV[#ARGV])
 redis.call('EXPIRE', KEYS[1], 604800)
-local v = redis.call('HMGET', KEYS[1], 'targeted', 'sent', 'failed', 'skipped', 'dead_lettered', 'finalizing')
+local v = redis.call('HMGET', KEYS[1], 'targeted', 'sent', 'failed', 'skipped', 'dead_lettered', 'finalizing',
+                     'devices_pending')
 if not v[1] or v[6] then return 0 end
 local done = 0
 for i = 2, 5 do done = done + tonumber(v[i] or 0) end
-if done >= tonumber(v[1]) then
+if done >= tonumber(v[1]) and tonumber(v[7] or 0) <= 0 then
     redis.call('HSET', KEYS[1], 'finalizing', 1, 't_all_recorded', ARGV[#ARGV])
     return 1
 end

@@ -12,7 +12,8 @@ import os
 import threading
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from django.conf import settings
 
@@ -46,8 +47,10 @@ def _threads() -> ThreadPoolExecutor:
         return _pool
 
 
-def call(channel: str, targets: list[Target], shared_content: Content | None) -> tuple[list[Result], str]:
-    """One result per target, and the provider's name ("mixed" when several served the batch)."""
+def call(channel: str, targets: list[Target], shared_content: Content | None,
+         on_answer: Callable[[list[int], list[Result]], None] | None = None) -> tuple[list[Result], str]:
+    """One result per target, and the provider's name ("mixed" when several served the batch).
+    `on_answer(indexes, results)` is called in this thread as each provider call answers."""
     results: list[Result | None] = [None] * len(targets)
     groups: dict[str, list[int]] = defaultdict(list)
     for index, target in enumerate(targets):
@@ -66,16 +69,22 @@ def call(channel: str, targets: list[Target], shared_content: Content | None) ->
             raise RateLimited(owed, transport.name)
         size = min(transport.max_batch, settings.SEND_CHUNK_SIZE)
         calls += [(transport, indexes[start:start + size]) for start in range(0, len(indexes), size)]
-    parallel = [c for c in calls if c[0].calls_in_flight > 1] if settings.PROVIDER_CALLS_IN_FLIGHT > 1 else []
-    sent_in_parallel: dict[int, list[Result]] = {}
-    if len(parallel) > 1:
-        answers = _threads().map(lambda c: _send(c[0], [targets[i] for i in c[1]], shared_content), parallel)
-        sent_in_parallel = {id(c): answer for c, answer in zip(parallel, answers, strict=True)}
-    for entry in calls:
-        transport, part = entry
-        answer = sent_in_parallel.get(id(entry)) or _send(transport, [targets[i] for i in part], shared_content)
+    def answered(part: list[int], answer: list[Result]) -> None:
         for index, result in zip(part, answer, strict=True):
             results[index] = result
+        if on_answer is not None:
+            on_answer(part, answer)
+
+    parallel = [c for c in calls if c[0].calls_in_flight > 1] if settings.PROVIDER_CALLS_IN_FLIGHT > 1 else []
+    if len(parallel) < 2:
+        parallel = []
+    futures = {_threads().submit(_send, transport, [targets[i] for i in part], shared_content): part
+               for transport, part in parallel}
+    for future in as_completed(futures):
+        answered(futures[future], future.result())
+    for transport, part in calls:
+        if (transport, part) not in parallel:
+            answered(part, _send(transport, [targets[i] for i in part], shared_content))
     names = {transport.name for transport, _ in calls}
     return results, (names.pop() if len(names) == 1 else "mixed" if names else "none")  # type: ignore[return-value]
 

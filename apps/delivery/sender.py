@@ -10,6 +10,7 @@ import logging
 import random
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import lru_cache, partial
@@ -183,9 +184,9 @@ def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, reci
         info.first_send_marked = True
     targets, shared_content = _with_content(info, channel, targets, outcomes) if targets else ([], None)
     if targets:
-        results, report.provider = provider_calls.call(channel, targets, shared_content)
+        results, report.provider = provider_calls.call(channel, targets, shared_content,
+                                                       _journal_as_answered(claim, targets))
         sent = _collect(info, channel, targets, results, attempt, outcomes, report, device_retry=bool(device_ids))
-        claims.write_journal(claim, sent)
         outcomes.add_sent(sent)
     counts = records.write(info.id, channel, outcomes, attempts=attempt, replace_dead_lettered=replay,
                            first_write=claim.state == "fresh")
@@ -194,8 +195,32 @@ def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, reci
         metrics.count(channel, info.category, report.provider, outcome, n)
     metrics.count(channel, info.category, report.provider, "retried", len(report.retry_ids))
     # A replay changes finished counts (dead-lettered to sent); the caller recounts from PostgreSQL.
-    report.completed = replay or progress.add(info.id, **counts)
+    # Device retries keep the notification open until they have run.
+    pending = sum(len(ids) for ids in report.retry_devices.values()) - len(device_ids or ())
+    report.completed = replay or progress.add(info.id, **counts, devices_pending=pending)
     return report
+
+
+def _journal_as_answered(claim: claims.Claim, targets: list[Target]) -> Callable[[list[int], list[Result]], None]:
+    """Journal a recipient once every one of their targets has answered and one of them was sent, so a
+    kill resends at most the calls in flight, and never leaves a device of a journaled recipient unsent."""
+    outstanding: dict[int, int] = defaultdict(int)
+    for target in targets:
+        outstanding[target.recipient_id] += 1
+    sent: dict[int, str] = {}
+
+    def on_answer(indexes: list[int], results: list[Result]) -> None:
+        done: dict[int, str] = {}
+        for index, result in zip(indexes, results, strict=True):
+            recipient_id = targets[index].recipient_id
+            if result.outcome is Outcome.SENT:
+                sent.setdefault(recipient_id, result.provider_id)
+            outstanding[recipient_id] -= 1
+            if not outstanding[recipient_id] and recipient_id in sent:
+                done[recipient_id] = sent[recipient_id]
+        claims.write_journal(claim, done)
+
+    return on_answer
 
 
 def _with_content(info: NotificationInfo, channel: str, targets: list[Target],
