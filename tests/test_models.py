@@ -3,7 +3,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
 from apps.audience.models import Device, Follow, Recipient, Segment, Topic
-from apps.delivery.models import CHANNEL_CODES, Delivery, Notification
+from apps.delivery.models import (
+    CHANNEL_CODES,
+    MAX_NOTIFICATION_ID,
+    MAX_RECIPIENT_ID,
+    Delivery,
+    DeliveryStatus,
+    Notification,
+)
 from apps.preferences.defaults import ensure_default_categories
 from apps.preferences.models import Category, Preference
 
@@ -63,12 +70,42 @@ def test_notification_idempotency_key_is_unique():
                                     idempotency_key="k")
 
 
+BOUNDARY_NOTIFICATIONS = (1, 2**27 - 1, 2**27, 2**27 + 1, 2**31 - 1, 2**31, 2**31 + 1, MAX_NOTIFICATION_ID)
+
+
 def test_delivery_key_packs_notification_channel_recipient_without_collisions():
-    keys = {Delivery.key(n, c, r) for n in (1, 2, 2**26) for c in CHANNEL_CODES for r in (1, 2**31, 2**32 - 1)}
-    assert len(keys) == 3 * len(CHANNEL_CODES) * 3
-    low, high = Delivery.key_range(7)
-    assert all(low <= Delivery.key(7, c, r) <= high for c in CHANNEL_CODES for r in (1, 2**32 - 1))
-    assert not low <= Delivery.key(8, "push", 1) <= high
+    recipients = (1, 2**27, MAX_RECIPIENT_ID)
+    keys = {Delivery.key(n, c, r) for n in BOUNDARY_NOTIFICATIONS for c in CHANNEL_CODES for r in recipients}
+    assert len(keys) == len(BOUNDARY_NOTIFICATIONS) * len(CHANNEL_CODES) * len(recipients)
+    assert all(0 < key < 2**63 for key in keys)  # a bigint, never negative
+    for n in BOUNDARY_NOTIFICATIONS:
+        low, high = Delivery.key_range(n)
+        assert all(low <= Delivery.key(n, c, r) <= high for c in CHANNEL_CODES for r in recipients)
+        assert not low <= Delivery.key(n + 1, "push", 1) <= high if n < MAX_NOTIFICATION_ID else True
+
+
+@pytest.mark.parametrize("notification_id, recipient_id", [(0, 1), (MAX_NOTIFICATION_ID + 1, 1), (2**40, 1),
+                                                           (1, 0), (1, MAX_RECIPIENT_ID + 1), (1, 2**32)])
+def test_an_id_the_delivery_key_cannot_hold_is_refused_never_wrapped(notification_id, recipient_id):
+    with pytest.raises(ValueError, match="outside the delivery key"):
+        Delivery.key(notification_id, "push", recipient_id)
+
+
+@pytest.mark.django_db
+def test_deliveries_of_notifications_either_side_of_2_27_and_2_31_are_separate_rows():
+    """The old layout wrapped notification 2**27 onto notification 0's keys, where ON CONFLICT DO NOTHING
+    dropped its rows without a word."""
+    from apps.delivery import records
+
+    for n in BOUNDARY_NOTIFICATIONS:
+        outcomes = records.Outcomes()
+        for recipient_id in (1, 2, MAX_RECIPIENT_ID):
+            outcomes.add(recipient_id, DeliveryStatus.SENT)
+        assert records.write(n, "push", outcomes)["sent"] == 3
+    for n in BOUNDARY_NOTIFICATIONS:
+        assert records.count_by_status(n)["sent"] == 3
+        assert set(Delivery.of_notification(n).values_list("notification_id", flat=True)) == {n}
+    assert Delivery.objects.count() == 3 * len(BOUNDARY_NOTIFICATIONS)
 
 
 def test_segment_rejects_unknown_filters_and_filters_recipients():

@@ -17,8 +17,8 @@ from django.conf import settings
 
 from apps.preferences.models import Channel, Priority
 
-from .json_checks import BIGINT_MAX, RequestError, decode, is_int
-from .models import MAX_RECIPIENT_ID
+from .json_checks import RequestError, decode, is_int
+from .models import MAX_NOTIFICATION_ID, MAX_RECIPIENT_ID
 
 MAX_RECIPIENTS = 50_000
 MAX_ATTEMPT = 1_000
@@ -121,7 +121,7 @@ def validate(batch: BatchMessage) -> None:
     def bad(field: str, message: str) -> BadBatch:
         return BadBatch(f"{_WIRE[field]} ({field}): {message}")
 
-    if not is_int(batch.notification_id, 1, BIGINT_MAX):
+    if not is_int(batch.notification_id, 1, MAX_NOTIFICATION_ID):
         raise bad("notification_id", "an integer id")
     if batch.channel not in Channel.values:
         raise bad("channel", f"one of {Channel.values}")

@@ -11,7 +11,19 @@ from apps.preferences.models import Category, Channel
 # Channel codes packed into Delivery.id; append only, never renumber.
 CHANNEL_CODES = {Channel.PUSH: 0, Channel.EMAIL: 1, Channel.SMS: 2, Channel.IN_APP: 3, Channel.WEBHOOK: 4}
 CHANNEL_BY_CODE = {code: channel for channel, code in CHANNEL_CODES.items()}
-MAX_RECIPIENT_ID = 2**32 - 1  # the recipient part of a Delivery key
+# Delivery.id packs (notification, channel, recipient) into a bigint's 63 bits: 32 for the notification
+# (4.29 billion notifications), 3 for the channel, 28 for the recipient (268 million recipients).
+NOTIFICATION_BITS, CHANNEL_BITS, RECIPIENT_BITS = 32, 3, 28
+MAX_NOTIFICATION_ID = 2**NOTIFICATION_BITS - 1
+MAX_RECIPIENT_ID = 2**RECIPIENT_BITS - 1
+NOTIFICATION_SHIFT = CHANNEL_BITS + RECIPIENT_BITS
+
+
+def check_key_range(notification_id: int, recipient_id: int = 1) -> None:
+    if not 0 < notification_id <= MAX_NOTIFICATION_ID:
+        raise ValueError(f"notification id {notification_id} is outside the delivery key (1..{MAX_NOTIFICATION_ID})")
+    if not 0 < recipient_id <= MAX_RECIPIENT_ID:
+        raise ValueError(f"recipient id {recipient_id} is outside the delivery key (1..{MAX_RECIPIENT_ID})")
 
 
 class NotificationStatus(models.TextChoices):
@@ -103,11 +115,14 @@ class Delivery(models.Model):
 
     @staticmethod
     def key(notification_id: int, channel: str, recipient_id: int) -> int:
-        return (notification_id << 36) | (CHANNEL_CODES[channel] << 32) | recipient_id
+        """Raises ValueError for an id the layout cannot hold, rather than wrap onto another row."""
+        check_key_range(notification_id, recipient_id)
+        return (notification_id << NOTIFICATION_SHIFT) | (CHANNEL_CODES[channel] << RECIPIENT_BITS) | recipient_id
 
     @staticmethod
     def key_range(notification_id: int) -> tuple[int, int]:
-        return notification_id << 36, ((notification_id + 1) << 36) - 1
+        check_key_range(notification_id)
+        return notification_id << NOTIFICATION_SHIFT, ((notification_id + 1) << NOTIFICATION_SHIFT) - 1
 
     @classmethod
     def of_notification(cls, notification_id: int) -> models.QuerySet:

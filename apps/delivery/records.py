@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, connection
 
-from .models import CHANNEL_CODES, Delivery, DeliveryStatus
+from .models import CHANNEL_CODES, NOTIFICATION_SHIFT, RECIPIENT_BITS, Delivery, DeliveryStatus, check_key_range
 from .pgarray import int_array, text_array
 
 STATUS_FIELD = {
@@ -21,7 +21,8 @@ STATUS_FIELD = {
 _INSERT_NEW = """
 INSERT INTO delivery_delivery
     (id, notification_id, recipient_id, channel, status, reason, provider_message_id, attempts, updated_at)
-SELECT (%(n)s::bigint << 36) | (%(code)s::bigint << 32) | r, %(n)s, r, %(channel)s, s, e, p, %(attempts)s, now()
+SELECT (%(n)s::bigint << %(shift)s) | (%(code)s::bigint << %(bits)s) | r, %(n)s, r, %(channel)s, s, e,
+       p, %(attempts)s, now()
 FROM unnest(%(r)s::bigint[], %(s)s::smallint[], %(e)s::text[], %(p)s::text[]) AS t(r, s, e, p)
 """
 
@@ -71,8 +72,10 @@ def write(notification_id: int, channel: str, outcomes: Outcomes, attempts: int 
     """
     if not outcomes:
         return Counter()
+    check_key_range(notification_id, max(outcomes.recipient_ids))
     params = {
         "n": notification_id, "code": CHANNEL_CODES[channel], "channel": channel, "attempts": attempts,
+        "shift": NOTIFICATION_SHIFT, "bits": RECIPIENT_BITS,
         "r": int_array(outcomes.recipient_ids), "s": int_array(outcomes.statuses),
         "e": text_array(outcomes.reasons), "p": text_array(outcomes.provider_ids),
     }

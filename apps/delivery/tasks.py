@@ -59,6 +59,14 @@ def dispatch_notification(self, notification_id: int, again: bool = False) -> No
         raise self.retry(countdown=DISPATCH_LEASE_SECONDS / 4)
     try:
         _dispatch(notification, lease, again)
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        # Not an outage, so it would fail the same way again: the notification fails, visibly.
+        log.exception("dispatch of notification %s failed", notification_id)
+        _set_status(notification_id, status=NotificationStatus.FAILED)
+        dead_letter("dispatch", f"dispatch failed: {type(exc).__name__}: {exc}", reason_kind="error",
+                    notification_id=notification_id)
     finally:
         holders.release(lease, holder)
 
