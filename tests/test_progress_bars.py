@@ -48,7 +48,7 @@ def test_tqdm_bar_on_a_terminal():
     assert "\r" in text and "replaying" in text and "4/4" in text and "letters/s" in text
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # seeding threads commit on their own connections
 def test_seed_command_stdout_unchanged_progress_on_stderr(capsys):
     call_command("seed_audience", "--users", "300", "--topic", "progress-bar")
     captured = capsys.readouterr()
