@@ -136,7 +136,7 @@ def test_marketer_composes_previews_tests_and_schedules(browser, site, fans):  #
     message = wait(browser, lambda: text_of(browser, ".messagelist"), timeout=30, message="the test outcome")
     assert "in_app: delivered" in message and "push: skipped, no contact (no push device)" in message, message
     shot(browser, "campaign-test-sent")
-    assert "test sent" in text_of(browser, ".inline-group")  # the audit trail, visible to a marketer
+    assert "test sent" in text_of(browser, "#events-group")  # the audit trail, visible to a marketer
 
     # schedule it from the list
     browser.get(f"{site}/admin/campaigns/campaign/")
@@ -189,5 +189,5 @@ def test_sender_launches_pauses_resumes_and_watches_the_results(browser, site, p
     assert sent > 0 and "opted out:" in skipped and "no contact:" in skipped
     shot(browser, "campaign-results")
     browser.refresh()
-    audit = wait(browser, lambda: text_of(browser, ".inline-group"), message="the audit trail")
+    audit = wait(browser, lambda: text_of(browser, "#events-group"), message="the audit trail")
     assert all(action in audit for action in ("launched", "paused", "resumed", "completed")), audit

@@ -108,7 +108,9 @@ def launch_split(campaign: Campaign, which: str, user, now: datetime) -> Campaig
         with transaction.atomic():
             run = CampaignRun.objects.create(campaign=campaign, occurrence=which)
             parts = CampaignPart.objects.bulk_create(plan(campaign, run, now))
-            Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.RUNNING)
+            # nobody in the audience: nothing will complete, so the campaign is done now
+            final = CampaignStatus.RUNNING if parts else CampaignStatus.COMPLETED
+            Campaign.objects.filter(pk=campaign.pk).update(status=final)
             record_event(campaign, user, "launched", f"occurrence {which}, {len(parts)} part(s)")
     except IntegrityError:  # this occurrence was launched already: its parts stand
         run = CampaignRun.objects.get(campaign=campaign, occurrence=which)
