@@ -197,6 +197,7 @@ def test_every_application_service_runs_delivers_and_is_healthy(document, transa
     from apps.streaming.client import delete_topics
     from apps.streaming.topics import all_topics
 
+    session_provider = settings.FAKE_PROVIDER_URL  # start_fake_provider sets it for this process too
     infrastructure = Stack()  # the fake provider stands in for the real ones
     fake_url = infrastructure.start_fake_provider()
     variables = {**VARIABLES, "FAKE_PROVIDER_URL": fake_url}
@@ -271,6 +272,7 @@ def test_every_application_service_runs_delivers_and_is_healthy(document, transa
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         infrastructure.stop()
+        settings.FAKE_PROVIDER_URL = session_provider
         saved = settings.KAFKA_TOPIC_PREFIX
         settings.KAFKA_TOPIC_PREFIX = overrides["KAFKA_TOPIC_PREFIX"]
         try:
