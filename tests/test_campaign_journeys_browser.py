@@ -36,9 +36,12 @@ def staff(group: str) -> User:
 
 
 def wait(driver, condition, timeout: float = 20, message: str = ""):  # noqa: ANN001, ANN201
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(lambda d: condition(), message=message)
+    # an element read just as the page navigates goes stale: read it again on the next poll
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: condition(), message=message)
 
 
 def by_css(driver, selector: str):  # noqa: ANN001, ANN201
@@ -133,7 +136,9 @@ def test_marketer_composes_previews_tests_and_schedules(browser, site, fans):  #
 
     # send a test to me: the real outcome, per channel
     by_css(browser, "#send-test-to-me").click()
-    message = wait(browser, lambda: text_of(browser, ".messagelist"), timeout=30, message="the test outcome")
+    # the saved page's own message ("added successfully") is there until the test's answer replaces it
+    message = wait(browser, lambda: "test to you" in text_of(browser, ".messagelist") and text_of(
+        browser, ".messagelist"), timeout=30, message="the test outcome")
     assert "in_app: delivered" in message and "push: skipped, no contact (no push device)" in message, message
     shot(browser, "campaign-test-sent")
     assert "test sent" in text_of(browser, "#events-group")  # the audit trail, visible to a marketer
