@@ -126,12 +126,14 @@ def test_no_kafka_configured_is_a_dependency_down_not_an_error(client, monkeypat
 
 
 def test_bridge_exits_non_zero_when_the_broker_stays_gone():
+    from apps.delivery.progress import client
     from apps.streaming.local_broker import start_tansu
 
     tansu, servers = start_tansu()
+    run_id = f"g{uuid.uuid4().hex[:6]}"
     bridge = subprocess.Popen([sys.executable, "manage.py", "run_bridge", "--role", "events", "--grace-seconds", "3"],
                               env={**__import__("os").environ, "KAFKA_BOOTSTRAP_SERVERS": servers,
-                                   "NOTIFY_RUN_ID": f"g{uuid.uuid4().hex[:6]}"},
+                                   "NOTIFY_RUN_ID": run_id},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(4)
     tansu.kill()
@@ -140,6 +142,8 @@ def test_bridge_exits_non_zero_when_the_broker_stays_gone():
         _, stderr = bridge.communicate(timeout=40)
     finally:
         bridge.kill()
+        for key in client().scan_iter(match=f"notify:{run_id}:*"):  # the bridge's own keys (its epoch)
+            client().delete(key)
     assert bridge.returncode == 1
     assert "unreachable for more than 3s" in stderr
 
