@@ -187,10 +187,13 @@ def test_sender_launches_pauses_resumes_and_watches_the_results(browser, site, p
     # status and bar are live together: no reload between "Running" and "Completed"
     wait(browser, lambda: text_of(browser, "#campaign-status") == "Completed", timeout=90, message="completion")
     wait(browser, lambda: text_of(browser, "#campaign-progress-text").startswith("Completed: 3,000 of 3,000"))
-    results = wait(browser, lambda: browser.find_elements("css selector", "#campaign-results tr[data-channel=push]"),
-                   message="the results panel")
-    sent = int(results[0].find_element("css selector", ".sent").text)
-    skipped = results[0].find_element("css selector", ".skipped").text
+    def push_results():  # noqa: ANN202 (the panel re-renders as it refreshes: read it whole, again if stale)
+        rows = browser.find_elements("css selector", "#campaign-results tr[data-channel=push]")
+        return rows and (rows[0].find_element("css selector", ".sent").text,
+                         rows[0].find_element("css selector", ".skipped").text)
+
+    sent_text, skipped = wait(browser, push_results, message="the results panel")
+    sent = int(sent_text)
     assert sent > 0 and "opted out:" in skipped and "no contact:" in skipped
     shot(browser, "campaign-results")
     browser.refresh()
