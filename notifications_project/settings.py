@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "django_celery_beat",
     "axes",  # admin login lockout
+    "ninja",  # its static files: the API docs page works offline and with DEBUG off (whitenoise)
     "apps.audience",
     "apps.preferences",
     "apps.campaigns",
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "apps.chaos",
     "apps.providers",
     "apps.streaming",
+    "apps.api",
 ]
 
 MIDDLEWARE = [

@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.api.api import api
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", api.urls),
     path("api/", include("apps.delivery.urls")),
     path("api/", include("apps.inbox.urls")),
     path("", include("apps.preferences.urls")),

@@ -1,0 +1,41 @@
+"""The public HTTP API: one NinjaAPI, served at /api/ (OpenAPI 3.1 at /api/openapi.json, docs at /api/docs).
+
+Each app keeps its operations in a ninja Router of its own and is mounted here, one line each:
+
+    # apps/callbacks/api_routes.py
+    from ninja import Router
+    from apps.api.auth import scoped
+    from apps.api.errors import ApiError              # raise ApiError(404, "no endpoint 7", "id")
+    from apps.api.schemas import AUTH_ERRORS, BODY_ERRORS
+    router = Router(tags=["callbacks"])
+
+    @router.post("/", auth=scoped(ApiScope.MANAGE_CALLBACKS), response={201: EndpointOut, **AUTH_ERRORS, **BODY_ERRORS})
+    def create_endpoint(request, payload: EndpointIn): ...   # request.auth is the ApiKey
+
+    # here:
+    api.add_router("/callbacks/", "apps.callbacks.api_routes.router")
+
+Bodies are parsed by apps/api/body.py (413, 415, and the shared JSON checks); every error handler is in
+apps/api/errors.py and answers {"error": ..., "field": ...}; declare the error statuses an operation
+can answer in its `response=` so the document (and schemathesis, tests/test_api_schema.py) knows them.
+"""
+
+from __future__ import annotations
+
+from ninja import NinjaAPI
+
+from . import errors
+from .body import CheckedJsonParser
+
+api = NinjaAPI(
+    title="Notification platform API",
+    version="1",
+    description="Send notifications, read their status, manage recipients and their devices. "
+                "Authenticate with `Authorization: Bearer <API key>`; each operation needs one scope of the key. "
+                'Every refusal is JSON: `{"error": "...", "field": "..."}`.',
+    urls_namespace="api",
+    parser=CheckedJsonParser(),
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+)
+errors.install(api)
