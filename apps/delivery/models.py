@@ -1,6 +1,7 @@
 import hashlib
 
 from django.contrib.postgres.fields import ArrayField
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -55,6 +56,8 @@ class Notification(models.Model):
     idempotency_expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: held for ever.")
     idempotency_released_at = models.DateTimeField(null=True, blank=True)
     api_key = models.ForeignKey("ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    event_source = models.ForeignKey("EventSource", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+", help_text="The service whose Kafka event asked for it.")
     category = models.ForeignKey(Category, on_delete=models.PROTECT)
     channels = ArrayField(models.CharField(max_length=16, choices=Channel.choices))
     audience = models.JSONField(help_text='{"topic": slug} | {"recipients": [ids]} | {"segment": id} | {"all": true}')
@@ -176,7 +179,21 @@ class ApiScope(models.TextChoices):
 AUDIENCE_KINDS = ("topic", "recipients", "segment", "all", "campaign")
 
 
-class ApiKey(models.Model):
+class SendLimits(models.Model):
+    """What a sender (an API key, an event source) may send: checked by allow_lists.check_allowed."""
+
+    allowed_categories = models.ManyToManyField(Category, blank=True, related_name="+",
+                                                help_text="Empty: any category.")
+    allowed_audience_kinds = ArrayField(models.CharField(max_length=16, choices=[(k, k) for k in AUDIENCE_KINDS]),
+                                        default=list, blank=True, help_text="Empty: any kind of audience.")
+    max_audience = models.PositiveBigIntegerField(null=True, blank=True,
+                                                  help_text="Largest audience one request may target; empty: no limit.")
+
+    class Meta:
+        abstract = True
+
+
+class ApiKey(SendLimits):
     """A token for the HTTP API, with what it may do. Only its SHA-256 is stored."""
 
     name = models.CharField(max_length=200, unique=True)
@@ -184,12 +201,6 @@ class ApiKey(models.Model):
     token_sha256 = models.CharField(max_length=64, unique=True)
     is_active = models.BooleanField(default=True)
     scopes = ArrayField(models.CharField(max_length=32, choices=ApiScope.choices), default=list, blank=True)
-    allowed_categories = models.ManyToManyField(Category, blank=True, related_name="+",
-                                                help_text="Empty: any category.")
-    allowed_audience_kinds = ArrayField(models.CharField(max_length=16, choices=[(k, k) for k in AUDIENCE_KINDS]),
-                                        default=list, blank=True, help_text="Empty: any kind of audience.")
-    max_audience = models.PositiveBigIntegerField(null=True, blank=True,
-                                                  help_text="Largest audience one request may target; empty: no limit.")
     rate_per_minute = models.PositiveIntegerField(null=True, blank=True,
                                                   help_text="Requests a minute; empty: NOTIFY_API_RATE_PER_MINUTE.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -197,6 +208,31 @@ class ApiKey(models.Model):
     @staticmethod
     def hash(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+PLATFORM_SOURCE = "platform"  # the platform's own events on notify.events, signed with the bus key
+
+
+def check_source_name(name: str) -> None:
+    if name == PLATFORM_SOURCE:
+        raise ValidationError(f"{PLATFORM_SOURCE!r} is the platform's own source")
+
+
+class EventSource(SendLimits):
+    """A service that publishes raw events to notify.events, named by the event's "source" field."""
+
+    name = models.SlugField(max_length=64, unique=True, validators=[check_source_name],
+                            help_text='The value of "source" in its events.')
+    owner = models.CharField(max_length=200, blank=True, help_text="The team or person responsible for it.")
+    is_active = models.BooleanField(default=True, help_text="Events of an inactive source are dead-lettered.")
+    signing_key = models.CharField(
+        max_length=128, blank=True,
+        help_text="When set, each event must carry a 'signature' header: the hex HMAC-SHA256 of its body with "
+                  "this key; unsigned or forged events naming this source are dead-lettered.")
+    created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.name
