@@ -204,7 +204,6 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "notifications@localhost")
 EMAIL_RATE_PER_S = env_int("EMAIL_RATE_PER_S", 0, 0)
 ANYMAIL = {key[8:]: value for key, value in os.environ.items()
            if key.startswith("ANYMAIL_") and not key.endswith("_FILE")}
-WEBHOOK_SIGNING_SECRET = env_str("WEBHOOK_SIGNING_SECRET", "")
 # Webhook and Web Push URLs must be https and resolve to public addresses, except on these hosts (tests,
 # a receiver on the same host). pytest's own processes allow the local protocol servers the tests start.
 OUTBOUND_ALLOWED_HOSTS = env_list("NOTIFY_OUTBOUND_ALLOWED_HOSTS",

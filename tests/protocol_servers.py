@@ -186,15 +186,19 @@ def webpush_app(received: Received, decrypt) -> web.Application:  # noqa: ANN001
 
 # --- Webhook receiver ----------------------------------------------------------------------------
 
-def webhook_app(secret: str, received: Received) -> web.Application:
-    from apps.providers.webhook import SIGNATURE_HEADER, verify
+def webhook_app(secrets: dict[str, str], received: Received) -> web.Application:
+    """A receiver whose endpoint /hook/<name> verifies the Standard Webhooks signature with its own secret
+    (secrets[name]) through the `standardwebhooks` library, as a real receiver would."""
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
     async def hook(request: web.Request) -> web.Response:
         body = await request.read()
-        if not verify(secret, request.headers.get(SIGNATURE_HEADER, ""), body):
-            return web.Response(status=401, text="bad signature")
         name = request.match_info["name"]
-        received.requests.append({"name": name, "body": json.loads(body)})
+        try:
+            Webhook(secrets[name]).verify(body, dict(request.headers))
+        except (KeyError, WebhookVerificationError):
+            return web.Response(status=401, text="bad signature")
+        received.requests.append({"name": name, "body": json.loads(body), "id": request.headers["webhook-id"]})
         if name == "gone":
             return web.Response(status=410, text="endpoint removed")
         if name == "fail":

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from apps.audience.models import Recipient
 from apps.providers import outbound
 from apps.providers.base import Content, Outcome, Target
+from apps.providers.standard_webhooks import new_secret
 from apps.providers.webhook import WebhookTransport
 from apps.providers.webpush import WebPushTransport
 
@@ -53,9 +54,10 @@ def test_a_public_https_url_passes():
 
 
 def test_webhooks_to_internal_addresses_are_refused_before_any_request():
-    transport = WebhookTransport("whsec-test", timeout=2)
+    transport = WebhookTransport(timeout=2)
     try:
-        results = transport.send_batch(CONTENT, [Target(i + 1, url) for i, url in enumerate(REFUSED)])
+        results = transport.send_batch(CONTENT, [Target(i + 1, url, secret=new_secret())
+                                                  for i, url in enumerate(REFUSED)])
     finally:
         transport.close()
     for url, result in zip(REFUSED, results, strict=True):
@@ -114,3 +116,26 @@ def test_a_recipient_cannot_store_an_internal_webhook_url(db, client, url):
     ok = client.put("/api/recipients/w-1", data=json.dumps({"webhook_url": "https://hooks.public.example/h"}),
                     content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert ok.status_code == 201 and ok.json()["webhook_url"] == "https://hooks.public.example/h"
+
+
+@pytest.mark.django_db
+def test_a_webhook_endpoint_gets_its_own_secret_and_the_sender_loads_it():
+    from standardwebhooks.webhooks import Webhook
+
+    from apps.audience.models import Recipient
+    from apps.delivery.contacts import load_targets
+
+    first = Recipient.objects.create(external_id="hook-a", webhook_url="http://127.0.0.1:9/a")
+    second = Recipient.objects.create(external_id="hook-b", webhook_url="http://127.0.0.1:9/b")
+    plain = Recipient.objects.create(external_id="hook-none")
+    assert first.webhook_secret.startswith("whsec_") and first.webhook_secret != second.webhook_secret
+    assert plain.webhook_secret == ""
+    Webhook(first.webhook_secret)  # a secret the library reads
+    kept = first.webhook_secret
+    first.webhook_url = "http://127.0.0.1:9/a2"
+    first.save(update_fields=["webhook_url"])
+    first.refresh_from_db()
+    assert first.webhook_secret == kept  # a moved endpoint keeps its secret
+    targets = {t.recipient_id: t for t in load_targets("webhook", [first.pk, second.pk, plain.pk])}
+    assert set(targets) == {first.pk, second.pk}
+    assert targets[second.pk].secret == second.webhook_secret and targets[second.pk].address.endswith("/b")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import time
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -13,6 +14,7 @@ from django.test import override_settings
 
 from apps.providers import registry
 from apps.providers.base import Content, NotConfigured, Outcome, Target
+from apps.providers.standard_webhooks import new_secret, signed_headers
 
 from . import protocol_servers as servers
 
@@ -230,43 +232,62 @@ def test_twilio_sms_answers(twilio):
 
 # --- Webhooks ---
 
+HOOK_SECRETS = {name: new_secret() for name in ("ok", "gone", "fail", "forged")}
+
+
 @pytest.fixture(scope="module")
 def webhooks():
     received = servers.Received()
-    thread, base = servers.serve_aiohttp(servers.webhook_app("whsec-test", received))
-    with override_settings(WEBHOOK_SIGNING_SECRET="whsec-test"):
-        yield received, base
+    thread, base = servers.serve_aiohttp(servers.webhook_app(HOOK_SECRETS, received))
+    yield received, base
     thread.stop()
 
 
-def test_webhooks_are_signed_and_answers_mapped(webhooks):
+def test_webhooks_are_signed_per_endpoint_and_answers_mapped(webhooks):
+    """Each endpoint's requests verify with its own secret (the receiver uses the standardwebhooks
+    library); one signed with another endpoint's secret is refused."""
     received, base = webhooks
-    results = send("webhook", [f"{base}/hook/ok", f"{base}/hook/gone", f"{base}/hook/fail",
-                               f"http://127.0.0.1:{servers.free_port()}/nothing"])
-    assert results[f"{base}/hook/ok"].outcome is Outcome.SENT
-    assert results[f"{base}/hook/gone"].outcome is Outcome.PERMANENT
-    assert results[f"{base}/hook/fail"].outcome is Outcome.TRANSIENT
-    assert [r for r in results.values()][3].outcome is Outcome.TRANSIENT
-    body = next(r["body"] for r in received.requests if r["name"] == "ok")
-    assert body["title"] == "GOAL!" and body["recipient_id"] == 1
+    transport = registry.transport_for("webhook", "")
+    urls = [f"{base}/hook/{name}" for name in ("ok", "gone", "fail", "forged")]
+    targets = [Target(index + 1, url, secret=HOOK_SECRETS[name])
+               for index, (url, name) in enumerate(zip(urls, ("ok", "gone", "fail", "ok"), strict=True))]
+    targets.append(Target(5, f"http://127.0.0.1:{servers.free_port()}/nothing", secret=new_secret()))
+    targets.append(Target(6, f"{base}/hook/ok"))  # no secret: never sent unsigned
+    ok, gone, fail, forged, nothing, unsigned = transport.send_batch(CONTENT, targets)
+    assert ok.outcome is Outcome.SENT and ok.provider_id.startswith("msg_")
+    assert gone.outcome is Outcome.PERMANENT and gone.invalid_address
+    assert fail.outcome is Outcome.TRANSIENT
+    assert forged.outcome is Outcome.PERMANENT and "401" in forged.error
+    assert nothing.outcome is Outcome.TRANSIENT
+    assert unsigned.outcome is Outcome.PERMANENT and "no signing secret" in unsigned.error
+    request = next(r for r in received.requests if r["name"] == "ok")
+    assert request["id"] == ok.provider_id and request["body"]["type"] == "notification.message"
+    assert request["body"]["data"]["title"] == "GOAL!" and request["body"]["data"]["recipient_id"] == 1
+    assert [r["name"] for r in received.requests].count("ok") == 1  # the forged and unsigned ones never counted
 
 
-def test_webhook_signature_rejects_tampering_and_replays():
-    from apps.providers.webhook import sign, verify
+def test_standard_webhook_signature_rejects_tampering_and_replays():
+    from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-    header = sign("s", 1_000_000, b'{"a":1}')
-    assert verify("s", header, b'{"a":1}', now=1_000_010)
-    assert not verify("s", header, b'{"a":2}', now=1_000_010)
-    assert not verify("other", header, b'{"a":1}', now=1_000_010)
-    assert not verify("s", header, b'{"a":1}', now=1_000_000 + 3600)
+    secret, body = new_secret(), b'{"a":1}'
+    headers = signed_headers(secret, "msg_1", body)
+    assert Webhook(secret).verify(body, headers) == {"a": 1}
+    for bad_secret, bad_body, bad_headers in [
+        (secret, b'{"a":2}', headers),
+        (new_secret(), body, headers),
+        (secret, body, {**headers, "webhook-id": "msg_2"}),
+        (secret, body, signed_headers(secret, "msg_1", body, timestamp=time.time() - 3600)),
+    ]:
+        with pytest.raises(WebhookVerificationError):
+            Webhook(bad_secret).verify(bad_body, bad_headers)
 
 
 # --- Not configured ---
 
-@override_settings(TWILIO_ACCOUNT_SID="", WEBHOOK_SIGNING_SECRET="", FCM_CREDENTIALS_FILE="", EMAIL_HOST="",
+@override_settings(TWILIO_ACCOUNT_SID="", FCM_CREDENTIALS_FILE="", EMAIL_HOST="",
                    EMAIL_BACKEND=SMTP_BACKEND)
 @pytest.mark.parametrize("channel, platform, setting", [
-    ("sms", "", "TWILIO_ACCOUNT_SID"), ("webhook", "", "WEBHOOK_SIGNING_SECRET"),
+    ("sms", "", "TWILIO_ACCOUNT_SID"),
     ("push", "fcm", "FCM_CREDENTIALS_FILE"), ("email", "", "EMAIL_HOST"), ("carrier-pigeon", "", "no provider"),
 ])
 def test_a_channel_without_credentials_says_so(channel, platform, setting):

@@ -18,6 +18,7 @@ class RecipientAdmin(admin.ModelAdmin):
     show_full_result_count = False
     inlines = [DeviceInline]
     list_per_page = 50
+    readonly_fields = ("webhook_secret",)  # for the endpoint's owner to verify signatures with
 
 
 @admin.register(Device)

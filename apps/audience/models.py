@@ -19,6 +19,8 @@ class Recipient(models.Model):
     phone = models.CharField(max_length=32, blank=True, help_text="E.164, e.g. +447700900123")
     webhook_url = models.URLField(blank=True, db_default="", validators=[validate_webhook_url],
                                   help_text="For the webhook channel: where signed POSTs go (https, a public address).")
+    # Standard Webhooks secret of that endpoint (made when a URL is first set; see providers/standard_webhooks.py).
+    webhook_secret = models.CharField(max_length=64, blank=True, db_default="", editable=False)
     timezone = models.CharField(
         max_length=64, blank=True, validators=[validate_timezone], help_text="IANA name; empty means UTC."
     )
@@ -35,6 +37,17 @@ class Recipient(models.Model):
             # Inactive users are few; the dispatcher finds them per id range through this index.
             models.Index(fields=["id"], condition=models.Q(is_active=False), name="recipient_inactive_idx"),
         ]
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        # A field left to its db_default holds a DatabaseDefault expression, not a string, until read back.
+        has_url = isinstance(self.webhook_url, str) and self.webhook_url
+        if has_url and not (isinstance(self.webhook_secret, str) and self.webhook_secret):
+            from apps.providers.standard_webhooks import new_secret
+
+            self.webhook_secret = new_secret()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "webhook_secret"}
+        super().save(*args, **kwargs)
 
     def __str__(self) -> str:
         return self.name or self.external_id

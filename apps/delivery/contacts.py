@@ -15,7 +15,8 @@ _QUERIES = {
     "email": "SELECT id, email, '' FROM audience_recipient WHERE id = ANY(%s::bigint[]) AND email <> ''",
     "sms": "SELECT id, phone, '' FROM audience_recipient WHERE id = ANY(%s::bigint[]) AND phone <> ''",
     "in_app": "SELECT id, id::text, '' FROM audience_recipient WHERE id = ANY(%s::bigint[])",
-    "webhook": "SELECT id, webhook_url, '' FROM audience_recipient WHERE id = ANY(%s::bigint[]) AND webhook_url <> ''",
+    "webhook": "SELECT id, webhook_url, '', NULL, 0, webhook_secret FROM audience_recipient"
+               " WHERE id = ANY(%s::bigint[]) AND webhook_url <> ''",
 }
 
 NO_CONTACT_REASON = {"push": "no_active_device", "email": "no_email", "sms": "no_phone", "in_app": "unknown_recipient",

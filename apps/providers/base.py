@@ -30,6 +30,7 @@ class Target(NamedTuple):
     platform: str = ""  # for push: which service the token belongs to (fcm, apns, webpush, fake)
     content: Content | None = None  # this recipient's own rendering, when the message is personalised
     device_id: int = 0  # for push: the device (audience_device id), so a retry can aim at it alone
+    secret: str = ""  # for webhooks: the endpoint's own signing secret
 
 
 

@@ -87,8 +87,7 @@ def _sms() -> Transport:
 def _webhook() -> Transport:
     from .webhook import WebhookTransport
 
-    _require("webhook", "WEBHOOK_SIGNING_SECRET")
-    return WebhookTransport(settings.WEBHOOK_SIGNING_SECRET, timeout=settings.PROVIDER_TIMEOUT_SECONDS)
+    return WebhookTransport(timeout=settings.PROVIDER_TIMEOUT_SECONDS)
 
 
 def _in_app() -> Transport:

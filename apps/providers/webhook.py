@@ -1,49 +1,39 @@
-"""Webhooks: a JSON POST to the recipient's URL, signed with HMAC-SHA256 so the receiver can trust it.
+"""Webhooks: a JSON POST to the recipient's URL, signed in the Standard Webhooks format with that
+endpoint's own secret (Recipient.webhook_secret), so one leaked secret exposes one endpoint.
 
-Signature header (as Stripe and others do): `Notify-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of
-"<t>.<body>" with the shared secret>`. Receivers check the HMAC and reject old timestamps (replays).
-A 2xx answer is delivery; 410 Gone means the endpoint is withdrawn.
+Headers `webhook-id`, `webhook-timestamp`, `webhook-signature` (see standard_webhooks.py); receivers
+verify them with the `standardwebhooks` library. The body is `{"type": "notification.message",
+"timestamp": ..., "data": {"recipient_id", "title", "body", "data"}}`. A 2xx answer is delivery;
+410 Gone means the endpoint is withdrawn.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 import uuid
+from datetime import UTC, datetime
 
 import aiohttp
 
 from . import aio, outbound
 from .base import Content, Outcome, Result, Target, Transport, permanent
 from .http_answers import failure, unreachable
+from .standard_webhooks import signed_headers
 
-SIGNATURE_HEADER = "Notify-Signature"
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
+EVENT_TYPE = "notification.message"
 
 
-def verify(secret: str, header: str, body: bytes, tolerance_s: int = 300, now: float | None = None) -> bool:
-    """For receivers (and our tests): a valid signature made within `tolerance_s`."""
-    try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
-        timestamp = int(parts["t"])
-    except (ValueError, KeyError):
-        return False
-    if abs((now or time.time()) - timestamp) > tolerance_s:
-        return False
-    return hmac.compare_digest(sign(secret, timestamp, body), header)
+def message_body(content: Content, target: Target) -> bytes:
+    return json.dumps({"type": EVENT_TYPE, "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+                       "data": {"recipient_id": target.recipient_id, "title": content.title, "body": content.body,
+                                "data": content.data}}).encode()
 
 
 class WebhookTransport(Transport):
     name = "webhook"
 
-    def __init__(self, secret: str, timeout: float = 10.0, concurrency: int = 100, rate_per_s: float = 0.0) -> None:
-        self.secret, self.timeout, self.concurrency = secret, timeout, concurrency
+    def __init__(self, timeout: float = 10.0, concurrency: int = 100, rate_per_s: float = 0.0) -> None:
+        self.timeout, self.concurrency = timeout, concurrency
         self.rate_per_s = rate_per_s
         self._session: aiohttp.ClientSession | None = None
 
@@ -54,17 +44,17 @@ class WebhookTransport(Transport):
         refused = await outbound.refusal(target.address)
         if refused:
             return permanent(f"webhook URL refused: {refused}")
-        delivery_id = uuid.uuid4().hex
-        body = json.dumps({"id": delivery_id, "recipient_id": target.recipient_id, "title": content.title,
-                           "body": content.body, "data": content.data}).encode()
-        headers = {"Content-Type": "application/json", "Notify-Delivery": delivery_id,
-                   SIGNATURE_HEADER: sign(self.secret, int(time.time()), body)}
+        if not target.secret:
+            return permanent("webhook endpoint has no signing secret (set its URL again to make one)")
+        message_id = f"msg_{uuid.uuid4().hex}"
+        body = message_body(content, target)
         if self._session is None:
             self._session = outbound.session(self.timeout)
         try:
-            async with self._session.post(target.address, data=body, headers=headers, allow_redirects=False) as answer:
+            async with self._session.post(target.address, data=body, allow_redirects=False,
+                                          headers=signed_headers(target.secret, message_id, body)) as answer:
                 if 200 <= answer.status < 300:
-                    return Result(Outcome.SENT, provider_id=delivery_id)
+                    return Result(Outcome.SENT, provider_id=message_id)
                 words = (await answer.text())[:200]
                 return failure(answer.status, words or answer.reason or "", answer.headers.get("Retry-After"),
                                invalid_address=answer.status == 410)
