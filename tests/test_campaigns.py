@@ -77,7 +77,7 @@ def test_template_errors_are_shown_at_the_field(marketer):
     assert sms_segments("⚽" * 71) == (71, 2, "UCS-2")
 
 
-def test_marketer_builds_previews_tests_and_schedules_but_only_a_sender_launches(marketer, sender, stack, provider):
+def test_marketer_builds_previews_and_tests_but_only_a_sender_launches(marketer, sender, stack, provider):
     answer = marketer.post("/admin/campaigns/template/add/", {
         "name": "goal", "push_title": "GOAL {{ team }}", "push_body": "Hi {{ recipient.external_id }}",
         "sms_text": "GOAL {{ team }}", "sample_context": '{"team": "Home"}'})

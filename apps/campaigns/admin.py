@@ -15,6 +15,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from apps.delivery import outages
+
 from . import admin_views, service, template_checks
 from .forms import CampaignForm, VariantFormSet
 from .models import Campaign, CampaignEvent, CampaignPart, CampaignRun, CampaignStatus, CampaignVariant, ScheduleKind
@@ -126,6 +128,14 @@ class CampaignAdmin(admin.ModelAdmin):
             level = messages.WARNING if form.rejected else messages.SUCCESS
             self.message_user(request, f"{detail}{': ' + rejected if rejected else ''}"
                                        f"{' …' if len(form.rejected) > 20 else ''}", level)
+
+    def save_related(self, request, form, formsets, change):  # noqa: ANN001
+        super().save_related(request, form, formsets, change)
+        # beat would launch the edited campaign unasked: whoever may launch looks at it again and reschedules
+        edited = form.has_changed() or any(formset.has_changed() for formset in formsets)
+        if change and edited and service.unschedule(form.instance, request.user):
+            self.message_user(request, f"{form.instance}: changed after it was scheduled, so it is no longer"
+                                       " scheduled: schedule it again to send it.", messages.WARNING)
 
     # --- list columns and read-only fields ---
 
@@ -245,19 +255,31 @@ class CampaignAdmin(admin.ModelAdmin):
         for campaign in queryset:
             self._send_test(request, campaign)
 
-    @admin.action(description="Schedule", permissions=["change"])
-    def schedule_campaigns(self, request, queryset) -> None:  # noqa: ANN001
+    def _confirm_size(self, request: HttpRequest, queryset, action: str, verb: str):  # noqa: ANN001, ANN202
+        """Above the size threshold, a page that asks first (the same for launch and schedule)."""
+        sizes = [(campaign, service.estimate_audience(campaign)) for campaign in queryset]
+        threshold = settings.CAMPAIGN_CONFIRM_ABOVE
+        if not any(size > threshold for _, size in sizes) or request.POST.get("confirm") == "yes":
+            return None
+        return TemplateResponse(request, "admin/campaigns/confirm_launch.html", {
+            **self.admin_site.each_context(request), "title": f"{verb.capitalize()} these campaigns?",
+            "sizes": sizes, "threshold": threshold, "ids": [c.pk for c, _ in sizes], "action": action,
+            "verb": verb, "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME})
+
+    # Scheduling needs the launch permission: beat launches what was scheduled, with nobody to ask then.
+    @admin.action(description="Schedule", permissions=["launch"])
+    def schedule_campaigns(self, request, queryset):  # noqa: ANN001, ANN201
+        asked = self._confirm_size(request, queryset, "schedule_campaigns", "schedule")
+        if asked is not None:
+            return asked
         self._each(request, queryset, "scheduled", lambda c: service.schedule(c, request.user))
+        return None
 
     @admin.action(description="Launch now", permissions=["launch"])
     def launch_campaigns(self, request, queryset):  # noqa: ANN001, ANN201
-        sizes = [(campaign, service.estimate_audience(campaign)) for campaign in queryset]
-        threshold = settings.CAMPAIGN_CONFIRM_ABOVE
-        if any(size > threshold for _, size in sizes) and request.POST.get("confirm") != "yes":
-            return TemplateResponse(request, "admin/campaigns/confirm_launch.html", {
-                **self.admin_site.each_context(request), "title": "Launch these campaigns?", "sizes": sizes,
-                "threshold": threshold, "ids": [c.pk for c, _ in sizes],
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME})
+        asked = self._confirm_size(request, queryset, "launch_campaigns", "launch")
+        if asked is not None:
+            return asked
 
         def launch(campaign: Campaign) -> None:
             if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
@@ -265,7 +287,13 @@ class CampaignAdmin(admin.ModelAdmin):
             problems = template_checks.context_errors(campaign.template, campaign.context or {}, campaign.channels)
             if problems:
                 raise service.CampaignError("; ".join(problems))
-            service.launch(campaign.pk, request.user)
+            try:
+                service.launch(campaign.pk, request.user)
+            except outages.HAND_OFF_OUTAGES as exc:
+                outages.forget_broken_connections()
+                raise service.CampaignError(
+                    f"the launch met an outage ({type(exc).__name__}); what was recorded stands and is sent once:"
+                    " launch again when it is over (waves already planned are released by the sweeper)") from None
 
         self._each(request, queryset, "launched", launch)
         return None

@@ -1,6 +1,7 @@
-"""The two admin groups the README names: "Marketer" builds, previews, tests and schedules campaigns;
-"Sender" launches, pauses, resumes and cancels them. Each holds every view permission its screens
-need (the topic and segment pickers, the audit trail, the dead letters the results panel links to).
+"""The two admin groups the README names: "Marketer" builds, previews and tests campaigns; "Sender"
+schedules, launches, pauses, resumes and cancels them (scheduling is a launch: beat sends what was
+scheduled). Each holds every view permission its screens need (the topic and segment pickers, the
+audit trail, the dead letters the results panel links to).
 
 They are (re)made after every migrate, so a new database, and a test database after each flush, has them.
 """

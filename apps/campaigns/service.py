@@ -123,6 +123,18 @@ def schedule(campaign: Campaign, user) -> None:  # noqa: ANN001
         record_event(campaign, user, "scheduled", str(when))
 
 
+def unschedule(campaign: Campaign, user) -> bool:  # noqa: ANN001
+    """A scheduled campaign back to draft, its beat entry disabled; False if it was not scheduled."""
+    with transaction.atomic():
+        if not Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SCHEDULED).update(
+                status=CampaignStatus.DRAFT):
+            return False
+        PeriodicTask.objects.filter(pk=campaign.periodic_task_id).update(enabled=False)
+        record_event(campaign, user, "unscheduled", "changed after it was scheduled")
+    campaign.status = CampaignStatus.DRAFT
+    return True
+
+
 def occurrence(campaign: Campaign, now: datetime) -> str:
     """Which occurrence a launch at `now` is: "once", or the scheduled minute of a recurring campaign.
 
