@@ -94,3 +94,14 @@ def fans(transactional_db):
     from apps.audience.seeding import seed_audience
 
     return seed_audience(3000, "test-fans")
+
+
+TEST_SOURCE = "tests"  # the event source raw events in the tests name ("source": "tests")
+
+
+@pytest.fixture
+def event_source(transactional_db):
+    """The event source the tests' raw events come from: registered, active, with no limits."""
+    from apps.delivery.models import EventSource
+
+    return EventSource.objects.get_or_create(name=TEST_SOURCE, defaults={"owner": "tests"})[0]

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.audience.models import Recipient
 from apps.delivery import idempotency
-from apps.delivery.models import ApiKey, ApiScope, Notification, Source
+from apps.delivery.models import ApiKey, ApiScope, EventSource, Notification, Source
 from apps.delivery.requests import parse_request
 from apps.delivery.service import notify, record, submit
 
@@ -217,13 +217,17 @@ def test_no_caller_can_take_a_campaign_occurrence_key(api, broker):
     assert launched.idempotency_expires_at is None  # occurrences are held for ever
 
 
-def test_kafka_events_and_in_process_calls_have_scopes_of_their_own(api, broker):
+def test_event_sources_and_in_process_calls_have_scopes_of_their_own(api, broker):
     key = f"k-{uuid.uuid4()}"
-    event = submit(parse_request({**small(), "idempotency_key": key}), Source.KAFKA, publish=False)
-    again = submit(parse_request({**small(), "idempotency_key": key}), Source.KAFKA, publish=False)
+    orders, billing = (EventSource.objects.create(name=f"{name}-{key[-6:]}") for name in ("orders", "billing"))
+    event = submit(parse_request({**small(), "idempotency_key": key}), Source.KAFKA, publish=False, event_source=orders)
+    again = submit(parse_request({**small(), "idempotency_key": key}), Source.KAFKA, publish=False, event_source=orders)
+    other = submit(parse_request({**small(), "idempotency_key": key}), Source.KAFKA, publish=False,
+                   event_source=billing)
     local = notify(**{k: v for k, v in small().items()}, idempotency_key=key)
-    assert event.pk == again.pk != local.pk
-    assert event.idempotency_scope == "kafka" and local.idempotency_scope == idempotency.IN_PROCESS_SCOPE
+    assert event.pk == again.pk and len({event.pk, other.pk, local.pk}) == 3
+    assert event.idempotency_scope == f"source:{orders.pk}" and event.event_source == orders
+    assert other.idempotency_scope == f"source:{billing.pk}" and local.idempotency_scope == idempotency.IN_PROCESS_SCOPE
 
 
 @pytest.mark.parametrize("expired", [False, True])

@@ -19,7 +19,7 @@ from apps.delivery.models import DeadLetter, Notification
 from apps.preferences.models import Channel, Priority
 from apps.streaming.topics import DEFERRED, EVENTS, RETRY, bridge_groups, channel_topic, topic_name
 
-from .conftest import wait_until
+from .conftest import TEST_SOURCE, wait_until
 from .kafka_offsets import uncommitted
 
 BATCH_TOPICS = [channel_topic(c, p) for c in Channel.values for p in Priority.values]
@@ -35,15 +35,17 @@ wrong_values = st.sampled_from([None, True, False, 0, -1, 2**63, 2**70, -(2**63)
 
 
 def deep(depth: int) -> bytes:
-    return b'{"idempotency_key": "deep", "category": "goal-alerts", "context": ' + b"[" * depth + b"]" * depth + b"}"
+    return (b'{"source": "tests", "idempotency_key": "deep", "category": "goal-alerts", "context": '
+            + b"[" * depth + b"]" * depth + b"}")
 
 
 def valid_event(recipient_id: int) -> dict:
-    return {"idempotency_key": f"fuzz-{uuid.uuid4()}", "category": "security", "audience": {"recipients": [
-        recipient_id]}, "channels": ["push"], "title": "Your code is 123456"}
+    return {"source": TEST_SOURCE, "idempotency_key": f"fuzz-{uuid.uuid4()}", "category": "security",
+            "audience": {"recipients": [recipient_id]}, "channels": ["push"], "title": "Your code is 123456"}
 
 
-EVENT_FIELDS = ("category", "audience", "channels", "title", "body", "context", "idempotency_key", "template_id")
+EVENT_FIELDS = ("source", "category", "audience", "channels", "title", "body", "context", "idempotency_key",
+                "template_id")
 # Values of wrong_values that are in fact fine for a field, given the rest of a valid event.
 STILL_VALID = {"body": ("",), "context": ({}, {"a": 1}), "template_id": (None,), "resume": (True, False),
                "replay": (True, False), "d": ("",)}
@@ -70,6 +72,8 @@ def event_mutations(recipient_id: int) -> st.SearchStrategy[bytes]:
         st.integers(40, 100_000).map(deep),
         st.sampled_from([b'{"notification_id": 1.5}', b'{"notification_id": true}', b'{"notification_id": -3}',
                          b'{"notification_id": 99999999999999999999}', b'{"notification_id": 1, "priority": "x"}',
+                         b'{"notification_id": 1, "priority": "high", "source": "platform"}',  # unsigned
+                         b'{"notification_id": 1, "source": "tests"}', b'{"source": "no-such-source"}',
                          b'{"title": NaN}', b'{"title": Infinity}', b"", b"null", b"[]"]),
     )
 
@@ -111,7 +115,7 @@ def publish(messages: list[tuple[str, bytes, list]]) -> list[tuple[str, int, int
 
 
 @pytest.fixture
-def target(transactional_db, fans):
+def target(transactional_db, fans, event_source):
     return fans.topic.follows.order_by("recipient_id").first().recipient_id
 
 

@@ -202,8 +202,10 @@ CALLER_SYNTAX = ["{% lorem 999999999 w %}", "{{ team|ljust:999999999 }}", "{# no
 @pytest.mark.parametrize("field", ["title", "body"])
 def test_template_tags_in_api_and_kafka_text_are_refused_naming_the_field(client, tokens, text, field):
     from apps.delivery.bridge import _notification_from_event
-    from apps.delivery.models import Notification
+    from apps.delivery.models import EventSource, Notification
     from apps.delivery.requests import RequestError
+
+    from .conftest import TEST_SOURCE
 
     request = {"category": "goal-alerts", "audience": {"recipients": [1]}, "channels": ["push"], "title": "GOAL",
                field: text, "idempotency_key": f"tags-{uuid.uuid4()}"}
@@ -212,9 +214,14 @@ def test_template_tags_in_api_and_kafka_text_are_refused_naming_the_field(client
     assert answer.status_code == 400 and answer.json()["field"] == field, answer.content
     assert "only {{ variable }} substitution" in answer.json()["error"]
 
+    EventSource.objects.get_or_create(name=TEST_SOURCE)
+
     class Message:
         def value(self) -> bytes:
-            return json.dumps(request).encode()
+            return json.dumps({**request, "source": TEST_SOURCE}).encode()
+
+        def headers(self) -> list:
+            return []
 
     with pytest.raises(RequestError) as from_kafka:
         _notification_from_event(Message())

@@ -15,7 +15,7 @@ from apps.delivery.signals import notification_requested
 from apps.streaming.client import EventProducer
 from apps.streaming.topics import EVENTS, channel_topic, topic_name
 
-from .conftest import wait_until
+from .conftest import TEST_SOURCE, wait_until
 
 
 def completed(notification_id: int, timeout: float = 90.0) -> Notification:
@@ -117,12 +117,12 @@ def test_killing_a_bridge_mid_run_loses_nothing(stack, provider, transactional_d
 
 
 @pytest.mark.django_db(transaction=True)
-def test_poison_event_is_dead_lettered_and_the_consumer_goes_on(stack, provider, fans):
+def test_poison_event_is_dead_lettered_and_the_consumer_goes_on(stack, provider, fans, event_source):
     from apps.delivery.models import DeadLetter
 
     producer = EventProducer()
     producer.produce(topic_name(EVENTS), b"{not json")
-    producer.produce(topic_name(EVENTS), json.dumps({"category": "goal-alerts"}).encode())
+    producer.produce(topic_name(EVENTS), json.dumps({"category": "goal-alerts", "source": TEST_SOURCE}).encode())
     producer.produce(channel_topic("push", "normal"), json.dumps({"n": "x"}).encode())
     producer.flush()
     wait_until(lambda: DeadLetter.objects.count() >= 3, message="three dead letters")
@@ -130,10 +130,10 @@ def test_poison_event_is_dead_lettered_and_the_consumer_goes_on(stack, provider,
     assert "not valid JSON" in reasons and "idempotency_key" in reasons and "invalid batch" in reasons
     # an event from another service, with no Python of ours in its process
     key = f"ext-{uuid.uuid4()}"
+    recipient_id = fans.topic.follows.first().recipient_id
     producer.produce(topic_name(EVENTS), json.dumps({
-        "idempotency_key": key, "category": "security", "audience": {"recipients": [fans.topic.follows.first()
-                                                                                    .recipient_id]},
-        "channels": ["push"], "title": "Your code is 123456"}).encode())
+        "source": TEST_SOURCE, "idempotency_key": key, "category": "security",
+        "audience": {"recipients": [recipient_id]}, "channels": ["push"], "title": "Your code is 123456"}).encode())
     producer.flush()
     notification = wait_until(lambda: Notification.objects.filter(idempotency_key=key).first(), message="event")
     assert completed(notification.pk).targeted == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.delivery.models import Notification
+from apps.delivery.models import EventSource, Notification
 from apps.preferences.defaults import ensure_default_categories
 from apps.streaming.topics import EVENTS, topic_name
 
@@ -33,6 +33,7 @@ def swap(command: str, old: str, new: str) -> str:
 @pytest.mark.django_db(transaction=True)
 def test_the_documented_publish_command_reaches_the_bridge(stack):
     ensure_default_categories()  # the example's category, security
+    EventSource.objects.get_or_create(name="auth-service")  # the example's source, registered in the admin
     key = f"readme-{uuid.uuid4().hex[:8]}"
     command = readme_block("### Publishing events from other services")
     command = swap(command, ".venv/bin/python", shlex.quote(sys.executable))

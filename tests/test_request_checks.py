@@ -10,10 +10,12 @@ import pytest
 from apps.delivery import json_checks
 from apps.delivery.batch_message import BadBatch, BatchMessage
 from apps.delivery.bridge import BadMessage, _not_before, _notification_from_event
-from apps.delivery.models import ApiKey, ApiScope
+from apps.delivery.models import ApiKey, ApiScope, EventSource
 from apps.delivery.requests import RequestError
 from apps.delivery.service import notify
 from apps.delivery.signals import notification_requested
+
+from .conftest import TEST_SOURCE
 
 TOKEN = "request-checks-token"
 GOOD = {"category": "goal-alerts", "audience": {"recipients": [1]}, "channels": ["push"], "title": "GOAL"}
@@ -43,6 +45,7 @@ def service_token(db):
     ensure_default_categories()
     ApiKey.objects.get_or_create(name="checks", defaults={"token_sha256": ApiKey.hash(TOKEN),
                                                           "scopes": list(ApiScope.values)})
+    EventSource.objects.get_or_create(name=TEST_SOURCE)
     return TOKEN
 
 
@@ -58,6 +61,9 @@ class FakeMessage:
     def value(self) -> bytes:
         return self._value
 
+    def headers(self) -> list:
+        return []
+
 
 @pytest.mark.parametrize("change, field, words", BAD_REQUESTS)
 def test_every_source_gives_the_same_error_with_the_field(client, service_token, change, field, words):
@@ -69,7 +75,7 @@ def test_every_source_gives_the_same_error_with_the_field(client, service_token,
     answer = client.post("/api/notifications", json.dumps(request, allow_nan=True), content_type="application/json",
                          HTTP_AUTHORIZATION=f"Bearer {service_token}")
     with pytest.raises(RequestError) as from_kafka:
-        _notification_from_event(FakeMessage(json.dumps(request, allow_nan=True).encode()))
+        _notification_from_event(FakeMessage(json.dumps({**request, "source": TEST_SOURCE}, allow_nan=True).encode()))
     assert answer.status_code == 400, answer.content
     assert answer.json()["field"] == from_python.value.field == from_signal.value.field == from_kafka.value.field, \
         (answer.json(), from_python.value.field, from_kafka.value.field)

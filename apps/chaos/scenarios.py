@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.delivery import progress, records
-from apps.delivery.events import producer
+from apps.delivery.events import producer, publish_notification_event
 from apps.delivery.models import DeadLetter, Delivery, DeliveryStatus, Notification
 from apps.delivery.outages import OUTAGES, forget_broken_connections
 from apps.delivery.processes import Stack
@@ -206,6 +206,9 @@ def poison(run: Run) -> dict:
     for topic, body in messages:
         producer().produce(topic, body)
     producer().flush(30)
+    # The platform's own (signed) event for a notification that does not exist: the dispatcher dead-letters it.
+    publish_notification_event(run.fake_ids[-1])
+    messages.append((topic_name(EVENTS), b"signed event of an unknown notification"))
     prefix = topic_name("")
 
     def poison_letters():  # noqa: ANN202

@@ -3,7 +3,7 @@ import secrets
 from django import forms
 from django.contrib import admin, messages
 
-from .models import AUDIENCE_KINDS, ApiKey, ApiScope, DeadLetter, Delivery, Notification
+from .models import AUDIENCE_KINDS, ApiKey, ApiScope, DeadLetter, Delivery, EventSource, Notification
 
 
 @admin.register(Notification)
@@ -124,3 +124,30 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if token:
             self.message_user(request, f"The secret of API key {api_key.name!r} is {token} . Copy it now: it is "
                                        "not kept and cannot be shown again.", messages.WARNING)
+
+
+class EventSourceForm(forms.ModelForm):
+    allowed_audience_kinds = forms.MultipleChoiceField(
+        choices=[(k, k) for k in AUDIENCE_KINDS], widget=forms.CheckboxSelectMultiple, required=False,
+        help_text="None ticked: any kind of audience.")
+
+    class Meta:
+        model = EventSource
+        fields = ("name", "owner", "is_active", "allowed_categories", "allowed_audience_kinds", "max_audience",
+                  "signing_key")
+        widgets = {"signing_key": forms.PasswordInput(render_value=True)}
+
+
+@admin.register(EventSource)
+class EventSourceAdmin(admin.ModelAdmin):
+    """The services that may publish raw events to notify.events, each held to its allow-lists like an API key."""
+
+    form = EventSourceForm
+    list_display = ("name", "owner", "is_active", "allowed_audience_kinds", "max_audience", "signed", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("name", "owner")
+    filter_horizontal = ("allowed_categories",)
+
+    @admin.display(boolean=True, description="signs its events")
+    def signed(self, source: EventSource) -> bool:
+        return bool(source.signing_key)

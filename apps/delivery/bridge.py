@@ -18,8 +18,10 @@ from django.conf import settings
 from apps.streaming.consumer import Message, header
 
 from . import clock, events, json_checks, progress, queues
+from .allow_lists import NotAllowed, check_allowed
 from .batch_message import SIGNATURE_HEADER, BadBatch, BatchMessage, verify
 from .dead_letters import dead_letter_message
+from .event_sources import source_of_event
 from .json_checks import RequestError, is_int
 from .models import Source
 from .requests import parse_request
@@ -45,25 +47,36 @@ def handle_events(messages: Iterator[Message]) -> None:
 
 
 def _notification_from_event(message: Message) -> tuple[int, str]:
-    """The notification an event stands for, and its priority."""
-    from apps.preferences.models import Priority
-
-    if len(message.value() or b"") > settings.API_MAX_BODY_BYTES:  # the same bound as the HTTP API's
+    """The notification an event stands for, and its priority (the category's, from the database)."""
+    body = message.value() or b""
+    if len(body) > settings.API_MAX_BODY_BYTES:  # the same bound as the HTTP API's
         raise BadMessage(f"larger than {settings.API_MAX_BODY_BYTES} bytes")
-    data = json_checks.decode(message.value() or b"")
+    data = json_checks.decode(body)
     if not isinstance(data, dict):
         raise RequestError("body", "must be a JSON object")
-    if "notification_id" in data and set(data) <= {"notification_id", "priority"}:
-        if not is_int(data["notification_id"]):
-            raise RequestError("notification_id", "an integer id")
-        priority = data.get("priority", Priority.NORMAL)
-        if priority not in Priority.values:
-            raise RequestError("priority", f"one of {Priority.values}")
-        return data["notification_id"], priority
+    event_source = source_of_event(data, body, header(message, SIGNATURE_HEADER))
+    if event_source is None:
+        return _platform_event(data)
     if not data.get("idempotency_key"):
         raise RequestError("idempotency_key", "required on events from other services")
-    notification = submit(parse_request(data), Source.KAFKA, publish=False)
+    request = parse_request(data)
+    check_allowed(event_source, request, f"source {event_source.name!r}")
+    notification = submit(request, Source.KAFKA, publish=False, event_source=event_source)
     return notification.pk, notification.category.priority
+
+
+def _platform_event(data: dict) -> tuple[int, str]:
+    """{"notification_id": N, "priority": P}, signed: the priority is the one its category had when recorded."""
+    from apps.preferences.models import Priority
+
+    if "notification_id" not in data or not set(data) <= {"notification_id", "priority"}:
+        raise RequestError("notification_id", "the platform's events are {notification_id, priority}")
+    if not is_int(data["notification_id"]):
+        raise RequestError("notification_id", "an integer id")
+    priority = data.get("priority", Priority.NORMAL)
+    if priority not in Priority.values:
+        raise RequestError("priority", f"one of {Priority.values}")
+    return data["notification_id"], priority
 
 
 def handle_batches(messages: Iterator[Message]) -> None:
@@ -137,7 +150,9 @@ def rejecter(what: str) -> Callable[[Message, Exception], None]:
     """Dead-letter a message with the reason: the validation error, or the unexpected exception."""
 
     def reject(message: Message, exc: Exception) -> None:
-        if isinstance(exc, BadMessage | BadBatch | RequestError):
+        if isinstance(exc, NotAllowed):
+            dead_letter_message(message, f"unauthorized {what}: {exc} (field {exc.field})", "unauthorized")
+        elif isinstance(exc, BadMessage | BadBatch | RequestError):
             dead_letter_message(message, f"invalid {what}: {exc}", "invalid")
         else:
             dead_letter_message(message, f"{what} failed: {type(exc).__name__}: {exc}", "error")

@@ -1,6 +1,8 @@
-"""The notify.events schema. Our own triggers publish {"notification_id": N, "priority": P}; other services may
-publish a full request (see README "Publishing events from other services"), which the bridge
-validates and records idempotently by its idempotency_key."""
+"""The notify.events schema. Our own triggers publish {"notification_id": N, "priority": P, "source": "platform"},
+signed with the bus key like a batch (the priority is the category's, read from the database when the
+notification was recorded). Other services publish a full request naming their source (see README
+"Publishing events from other services"), which the bridge authorises, validates and records idempotently by
+its idempotency_key."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ from typing import TYPE_CHECKING
 
 from apps.streaming.client import EventProducer
 from apps.streaming.topics import EVENTS, topic_name
+
+from .batch_message import SIGNATURE_HEADER, signature
+from .models import PLATFORM_SOURCE
 
 if TYPE_CHECKING:
     from .batch_message import BatchMessage
@@ -32,8 +37,10 @@ def close_producer() -> None:
 
 def publish_notification_event(notification_id: int, priority: str = "normal") -> None:
     """The priority rides along so the bridge picks the dispatch queue without reading the database."""
-    event = {"notification_id": notification_id, "priority": priority}
-    producer().produce(topic_name(EVENTS), json.dumps(event).encode(), key=str(notification_id).encode())
+    event = {"notification_id": notification_id, "priority": priority, "source": PLATFORM_SOURCE}
+    body = json.dumps(event).encode()
+    producer().produce(topic_name(EVENTS), body, key=str(notification_id).encode(),
+                       headers={SIGNATURE_HEADER: signature(body)})
     producer().flush(10)
 
 

@@ -1,6 +1,6 @@
 """Idempotency keys as Stripe and Knock have them: scoped, remembered for a while, tied to one request.
 
-A key belongs to a scope: the API key that sent it, raw Kafka events (source kafka), this service's
+A key belongs to a scope: the API key that sent it, the event source whose raw Kafka event brought it, this service's
 own code (notify(), the signal and manage.py notify share one scope, so a signal and a call with one
 key are one notification), or the internal campaign namespace, which only campaign launches use. The same key in two
 scopes names two notifications. A key is held for NOTIFY_IDEMPOTENCY_TTL_SECONDS (24 h); campaign
@@ -23,7 +23,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from .json_checks import RequestError
-from .models import ApiKey, Notification, Source
+from .models import ApiKey, EventSource, Notification, Source
 from .requests import NotificationRequest
 
 CAMPAIGN_SCOPE = "internal:campaign"
@@ -41,9 +41,11 @@ class IdempotencyConflict(RequestError):
         self.differing = differing
 
 
-def scope_of(source: str, api_key: ApiKey | None = None) -> str:
+def scope_of(source: str, api_key: ApiKey | None = None, event_source: EventSource | None = None) -> str:
     if api_key is not None:
         return f"api-key:{api_key.pk}"
+    if event_source is not None:
+        return f"source:{event_source.pk}"
     if source == Source.CAMPAIGN:
         return CAMPAIGN_SCOPE
     return IN_PROCESS_SCOPE if source in IN_PROCESS_SOURCES else str(source)

@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 
 from . import idempotency
 from .events import publish_notification_event
-from .models import ApiKey, Notification, NotificationStatus, Source
+from .models import ApiKey, EventSource, Notification, NotificationStatus, Source
 from .requests import NotificationRequest, parse_request
 
 
@@ -36,19 +36,21 @@ def notify(
 
 
 def submit(request: NotificationRequest, source: str, publish: bool = True,
-           api_key: ApiKey | None = None) -> Notification:
-    """Record the request (idempotently, within the scope of api_key or else of source) and publish it.
+           api_key: ApiKey | None = None, event_source: EventSource | None = None) -> Notification:
+    """Record the request (idempotently, within the scope of api_key, else of event_source, else of source)
+    and publish it.
 
     Raises IdempotencyConflict when a held key was first used for a different request."""
-    notification, created = record(request, source, api_key)
+    notification, created = record(request, source, api_key, event_source)
     if publish and (created or notification.status == NotificationStatus.ACCEPTED):
         publish_notification_event(notification.pk, notification.category.priority)
     return notification
 
 
-def record(request: NotificationRequest, source: str, api_key: ApiKey | None = None) -> tuple[Notification, bool]:
+def record(request: NotificationRequest, source: str, api_key: ApiKey | None = None,
+           event_source: EventSource | None = None) -> tuple[Notification, bool]:
     key = request.idempotency_key
-    scope = idempotency.scope_of(source, api_key)
+    scope = idempotency.scope_of(source, api_key, event_source)
     print_ = idempotency.fingerprint(request)
     held = idempotency.holder(scope, key) if key else None
     if held is not None and not idempotency.is_expired(held):
@@ -61,6 +63,7 @@ def record(request: NotificationRequest, source: str, api_key: ApiKey | None = N
             notification = Notification.objects.create(
                 idempotency_key=key, idempotency_scope=scope if key else "", idempotency_fingerprint=print_,
                 idempotency_expires_at=idempotency.expiry_for(scope) if key else None, api_key=api_key,
+                event_source=event_source,
                 category=request.category, channels=request.channels, audience=request.audience,
                 title=request.title, body=request.body, context=request.context, source=source,
                 template_id=request.template_id,
