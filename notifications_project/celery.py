@@ -10,10 +10,15 @@ app.autodiscover_tasks()
 
 
 @signals.worker_init.connect
-def _serve_metrics(**kwargs) -> None:  # noqa: ANN003
-    """METRICS_PORT: the worker's main process serves its children's metrics (docker-compose sets it)."""
+def _serve_metrics_and_wait(sender=None, **kwargs) -> None:  # noqa: ANN001, ANN003
+    """METRICS_PORT: the worker's main process serves its children's metrics and its readiness (docker-compose
+    sets it). Then, before it consumes, it waits for PostgreSQL and Redis if they are down, rather than exit."""
     port = os.environ.get("METRICS_PORT")
     if port:
         from apps.monitoring.metrics import serve_metrics
 
         serve_metrics(int(port))
+    from apps.monitoring.readiness import wait_for
+
+    wait_for(["postgres", "redis"], f"worker {getattr(sender, 'hostname', '')}".strip())
+

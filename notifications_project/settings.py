@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .credentials import check_provider_credentials
 from .env import (
     ConfigError,
     env_bool,
@@ -162,7 +163,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "notifications_project.beat_scheduler:DatabaseScheduler"  # waits for its stores
 CELERY_TASK_ALWAYS_EAGER = False
 # Celery closes Django's database connection around every task unless this is set: a new PostgreSQL
 # backend per 500-recipient batch, and per OTP. Reuse it (a broken one is dropped on the first error).
@@ -308,3 +309,5 @@ if not DEVELOPMENT and SECRET_KEY.startswith("dev-only"):
 if not DEVELOPMENT and not PUBLIC_BASE_URL.startswith("https://"):
     raise ConfigError("PUBLIC_BASE_URL", "an https:// URL in production (NOTIFY_DEVELOPMENT=1 for a local run)",
                       PUBLIC_BASE_URL)
+if not DEVELOPMENT:  # a provider half configured would fail every one of its recipients
+    check_provider_credentials(globals())

@@ -132,13 +132,20 @@ def test_benchmark_harness_runs_the_same_queue_groups_and_bridges(document):
 
     def shape(argv: list[str]) -> tuple[str, ...]:
         if "worker" in argv:
-            return ("worker", argv[argv.index("-Q") + 1])
+            return ("worker", argv[argv.index("-Q") + 1], argv[argv.index("-P") + 1] if "-P" in argv else "prefork")
         role = argv[argv.index("--role") + 1]
         return ("bridge", role, argv[argv.index("--priority") + 1] if role == "send" else "")
 
     services = [compose.command_argv(spec["command"]) for name, spec in
                 compose.application_services(document).items() if name not in ("migrate", "web", "beat")]
     assert {shape(argv) for argv in started} == {shape(argv) for argv in services}
+    # Every harness (the benchmarks, chaos, the test suite's stack) starts the pipeline through start_pipeline,
+    # so the check above covers them all; none starts workers or bridges of its own beside it.
+    harnesses = ["apps/delivery/benchmark.py", "apps/delivery/bench_priority.py", "apps/chaos/runner.py",
+                 "tests/conftest.py"]
+    for path in harnesses:
+        source = (compose.ROOT / path).read_text()
+        assert "start_pipeline(" in source and "start_worker(" not in source, path
 
 
 def test_secret_files_and_the_dependency_health_check(tmp_path):

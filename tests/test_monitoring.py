@@ -56,10 +56,37 @@ def test_metrics_count_a_real_fan_out(stack, provider, fans, client):
     assert delta("notify_deliveries_total", channel="push", category="goal-alerts", outcome="sent") == done.sent
     assert delta("notify_deliveries_total", channel="push", category="goal-alerts", outcome="skipped") == done.skipped
     assert delta("notify_provider_request_seconds_count", provider="fake-push") == provider.stats()["requests"]
+    # The accept-to-provider latency is observed once per batch, not per recipient: 3,000 fans are one batch.
+    assert delta("notify_accept_to_provider_seconds_count", priority="normal", channel="push") == 1
     for dependency in ("postgres", "redis", "kafka"):
         assert after[f'notify_dependency_up{{dependency="{dependency}"}}'] == 1
     assert 'notify_celery_queue_depth{queue="send.normal"}' in after
     assert any(k.startswith("notify_consumer_lag{") for k in after)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_otp_latency_from_acceptance_to_the_provider(stack, provider, client):
+    from apps.audience.models import Device, Recipient
+    from apps.preferences.defaults import ensure_default_categories
+
+    ensure_default_categories()
+    recipient = Recipient.objects.create(external_id=f"otp-{uuid.uuid4().hex[:8]}")
+    Device.objects.create(recipient=recipient, platform="fake", token=f"fake:{recipient.pk:010d}:otp")
+    before = scrape(client)
+    started = time.time()
+    notification = notify(category="security", audience={"recipients": [recipient.pk]}, channels=["push"],
+                          title="Your code", body="123456", idempotency_key=f"t-{uuid.uuid4()}")
+    assert completed(notification.pk).sent == 1
+    elapsed = time.time() - started
+    after = scrape(client)
+    labels = '{channel="push",priority="high"}'
+    assert after[f"notify_accept_to_provider_seconds_count{labels}"] - before.get(
+        f"notify_accept_to_provider_seconds_count{labels}", 0) == 1
+    latency = after[f"notify_accept_to_provider_seconds_sum{labels}"] - before.get(
+        f"notify_accept_to_provider_seconds_sum{labels}", 0)
+    assert 0 < latency < elapsed, (latency, elapsed)
+    inf = 'notify_accept_to_provider_seconds_bucket{channel="push",le="+Inf",priority="high"}'
+    assert after[inf] - before.get(inf, 0) == 1
 
 
 @pytest.mark.django_db(transaction=True)

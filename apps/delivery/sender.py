@@ -49,6 +49,7 @@ class NotificationInfo:
     rules: gate.Rules
     unsubscribable: bool  # emails carry a one-click unsubscribe link (not for transactional categories)
     dispatch_epoch: str = ""
+    accepted_at: float = 0.0  # the notification's creation (epoch seconds): the OTP latency metric's start
     first_send_marked: bool = False  # the stage timestamp needs one Redis call per process, not per batch
     _texts: dict = field(default_factory=dict)
     _contents: dict = field(default_factory=dict)
@@ -106,7 +107,8 @@ def _notification_info(notification_id: int) -> NotificationInfo:
                        daily_cap=category.daily_cap, expires_at=expires_at.timestamp())
     return NotificationInfo(notification.pk, category.max_attempts, category.slug, notification.title,
                             notification.body, notification.context or {}, notification.template, rules,
-                            unsubscribable=not category.is_transactional, dispatch_epoch=notification.dispatch_epoch)
+                            unsubscribable=not category.is_transactional, dispatch_epoch=notification.dispatch_epoch,
+                            accepted_at=notification.created_at.timestamp())
 
 
 def backoff(attempt: int, retry_after: float | None) -> float:
@@ -188,6 +190,8 @@ def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, reci
                                                        _journal_as_answered(claim, targets))
         sent = _collect(info, channel, targets, results, attempt, outcomes, report, device_retry=bool(device_ids))
         outcomes.add_sent(sent)
+        if sent and attempt == 1 and not ref.deferred and not replay:
+            metrics.accepted_to_provider(ref.priority, channel, info.accepted_at)
     counts = records.write(info.id, channel, outcomes, attempts=attempt, replace_dead_lettered=replay,
                            first_write=claim.state == "fresh")
     report.counts = dict(counts)

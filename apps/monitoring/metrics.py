@@ -4,6 +4,8 @@ gauges that are read at scrape time (queue depth, consumer lag, dead letters, de
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import Counter, Histogram
 
 DELIVERIES = Counter(
@@ -13,6 +15,13 @@ DELIVERIES = Counter(
 PROVIDER_SECONDS = Histogram(
     "notify_provider_request_seconds", "Time of one provider call (a batch, or a request of it).", ["provider"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+# The OTP latency an operator watches: from the notification's row (the API, notify() or a Kafka event
+# accepted it) to the provider's answer, once per batch on its first pass (not per recipient).
+ACCEPT_TO_PROVIDER_SECONDS = Histogram(
+    "notify_accept_to_provider_seconds", "From a notification's acceptance to the provider accepting its batch"
+    " (first attempt), by priority and channel.", ["priority", "channel"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
 )
 DEAD_LETTERS = Counter(
     "notify_dead_letters_total", "Dead letters written, by source (events, batch, retry, deferred, send, dispatch) and"
@@ -25,11 +34,39 @@ def count(channel: str, category: str, provider: str, outcome: str, n: int = 1) 
         DELIVERIES.labels(channel, category, provider, outcome).inc(n)
 
 
+def accepted_to_provider(priority: str, channel: str, accepted_at: float) -> None:
+    """`accepted_at`: the notification's creation, epoch seconds."""
+    ACCEPT_TO_PROVIDER_SECONDS.labels(priority, channel).observe(max(time.time() - accepted_at, 0.0))
+
+
 def serve_metrics(port: int) -> None:
     """For processes without a web server (bridges, Celery workers): their metrics on :port/metrics,
-    summed over every process writing into this host's PROMETHEUS_MULTIPROC_DIR."""
-    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+    summed over every process writing into this host's PROMETHEUS_MULTIPROC_DIR, and :port/readyz, the
+    process's readiness (apps/monitoring/readiness.py): what its health check asks."""
+    import json
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from prometheus_client import CollectorRegistry, make_wsgi_app, multiprocess
+    from prometheus_client.exposition import ThreadingWSGIServer
+
+    from .readiness import PROCESS
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)
-    start_http_server(port, registry=registry)
+    metrics_app = make_wsgi_app(registry)
+
+    def app(environ: dict, start_response):  # noqa: ANN202
+        if environ.get("PATH_INFO") != "/readyz":
+            return metrics_app(environ, start_response)
+        status, body = PROCESS.report()
+        start_response(f"{status} {'OK' if status == 200 else 'Service Unavailable'}",
+                       [("Content-Type", "application/json")])
+        return [json.dumps(body).encode()]
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    server = make_server("0.0.0.0", port, app, ThreadingWSGIServer, handler_class=QuietHandler)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()

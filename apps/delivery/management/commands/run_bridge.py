@@ -8,9 +8,11 @@ from django.core.management.base import BaseCommand, CommandError
 from apps.delivery import clock, epoch
 from apps.delivery.bridge import handle_batches, handle_deferred, handle_events, handle_retries, rejecter, retry_due_at
 from apps.delivery.outages import forget_broken_connections, is_outage
+from apps.monitoring import readiness
 from apps.preferences.models import Channel, Priority
-from apps.streaming.client import BrokerUnavailable, check_broker, ensure_topics
+from apps.streaming.client import BrokerUnavailable, ensure_topics
 from apps.streaming.consumer import ConsumerOptions, DependencyGone, run_consumer
+from apps.streaming.local_broker import BrokerNotConfigured, bootstrap_servers
 from apps.streaming.topics import DEFERRED, EVENTS, RETRY, channel_topic, topic_name
 
 log = logging.getLogger(__name__)
@@ -31,12 +33,16 @@ class Command(BaseCommand):
                             help="exit non-zero after a dependency is gone this long (NOTIFY_DEPENDENCY_GRACE_SECONDS)")
 
     def handle(self, *args, role, priority, channels, batch, grace_seconds, **options):
-        try:
-            check_broker()
-            ensure_topics()
-        except (BrokerUnavailable, RuntimeError) as exc:
-            raise CommandError(str(exc)) from None
         from django.conf import settings
+
+        if os.environ.get("METRICS_PORT"):  # first, so the health check can say what start-up waits for
+            from apps.monitoring.metrics import serve_metrics
+
+            serve_metrics(int(os.environ["METRICS_PORT"]))
+        try:
+            bootstrap_servers()
+        except BrokerNotConfigured as exc:
+            raise CommandError(str(exc)) from None
 
         grace = grace_seconds if grace_seconds is not None else settings.DEPENDENCY_GRACE_SECONDS
         due_at, hold, now = None, settings.RETRY_HOLD_SECONDS, time.time
@@ -59,10 +65,7 @@ class Command(BaseCommand):
         # Every notification's event crosses the events bridge, so it polls briskly. A one-batch audience
         # (an OTP) goes from the dispatcher straight to Celery, so the send bridges only carry bulk.
         fetch_wait = settings.KAFKA_URGENT_FETCH_WAIT_MS if role == "events" else settings.KAFKA_BULK_FETCH_WAIT_MS
-        if os.environ.get("METRICS_PORT"):
-            from apps.monitoring.metrics import serve_metrics
-
-            serve_metrics(int(os.environ["METRICS_PORT"]))
+        _wait_until_up(f"bridge --role {role}" + (f" --priority {priority}" if role == "send" else ""))
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         options_ = ConsumerOptions(group_id=f"{settings.KAFKA_TOPIC_PREFIX}{group}", topics=topics, batch_size=batch,
@@ -75,6 +78,17 @@ class Command(BaseCommand):
             pass
         except DependencyGone as exc:
             raise CommandError(f"bridge {group} stopping: {exc}") from None
+
+
+def _wait_until_up(process: str) -> None:
+    """A dependency down at start-up is waited for (the health check names it), not a crash-loop."""
+    while True:
+        readiness.wait_for(["kafka", "redis", "postgres"], process)
+        try:
+            ensure_topics()
+            return
+        except BrokerUnavailable:  # gone again in between: wait once more
+            continue
 
 
 def _dropping_broken_connections(handler):  # noqa: ANN001, ANN202
