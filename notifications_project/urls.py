@@ -6,7 +6,6 @@ from apps.api.api import api
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
-    path("api/", include("apps.delivery.urls")),
     path("api/", include("apps.inbox.urls")),
     path("", include("apps.preferences.urls")),
     path("", include("apps.monitoring.urls")),

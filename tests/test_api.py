@@ -116,6 +116,11 @@ def _call(client, endpoint: str, token: str | None, fixtures: dict):  # noqa: AN
     if endpoint == "manage_recipients":
         return client.put(f"/api/recipients/{external_id}", data=json.dumps({"name": "Ada"}),
                           content_type="application/json", **headers)
+    if endpoint == "manage_devices":
+        return client.put(f"/api/recipients/{external_id}/devices", content_type="application/json",
+                          data=json.dumps({"platform": "fcm", "token": f"matrix-{uuid.uuid4()}"}), **headers)
+    if endpoint == "erase_recipients":
+        return client.delete(f"/api/recipients/{external_id}", **headers)
     if endpoint == "mint_user_tokens":
         return client.post(f"/api/recipients/{external_id}/token", **headers)
     return client.get(f"/api/recipients/{external_id}/deliveries", **headers)
@@ -139,9 +144,9 @@ def test_permission_matrix(api, client, broker, scope):
     assert refused.status_code == 403 and refused.json()["scope"] == scope, refused.content
     assert scope in refused.json()["error"]
     recipient.refresh_from_db()
-    assert Notification.objects.count() == before and recipient.name == ""
+    assert Notification.objects.count() == before and recipient.name == "" and not recipient.devices.exists()
     allowed = _call(client, scope, only, fixtures)
-    assert allowed.status_code in (200, 202), (scope, allowed.content)
+    assert allowed.status_code in (200, 201, 202), (scope, allowed.content)
 
 
 def test_a_key_reads_only_its_own_notifications(api, client, broker):

@@ -39,3 +39,7 @@ api = NinjaAPI(
     docs_url="/docs",
 )
 errors.install(api)
+api.add_router("/", "apps.api.notifications.router")
+api.add_router("/", "apps.api.recipients.router")
+api.add_router("/", "apps.api.devices.router")
+api.add_router("/", "apps.api.me.router")

@@ -25,6 +25,14 @@ class ApiError(Exception):
         self.status, self.message, self.field, self.extra = status, message, field, extra
 
 
+class Rejected(Exception):  # noqa: N818 - not a ValueError, so pydantic lets it through unwrapped
+    """A RequestError raised inside a schema's validator (shared checks in apps/delivery/requests.py)."""
+
+    def __init__(self, error: RequestError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def error_body(message: str, field: str | None = None, **extra: object) -> dict:
     return {"error": message, **({"field": field} if field else {}), **extra}
 
@@ -77,6 +85,10 @@ def install(api: NinjaAPI) -> None:
     @api.exception_handler(RequestError)
     def bad_request(request: HttpRequest, exc: RequestError) -> HttpResponse:
         return answer(request, 400, error_body(exc.message, exc.field))
+
+    @api.exception_handler(Rejected)
+    def rejected(request: HttpRequest, exc: Rejected) -> HttpResponse:
+        return answer(request, 400, error_body(exc.error.message, exc.error.field))
 
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:

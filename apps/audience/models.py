@@ -57,6 +57,7 @@ class Device(models.Model):
     recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="devices")
     platform = models.CharField(max_length=16, choices=Platform.choices)
     token = models.CharField(max_length=512)
+    app = models.CharField(max_length=100, blank=True, db_default="", help_text="The client app, e.g. its bundle id.")
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     deactivated_reason = models.CharField(max_length=200, blank=True)

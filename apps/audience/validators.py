@@ -22,3 +22,19 @@ def validate_webhook_url(value: str) -> None:
     problem = check_stored_url(value) if value else None
     if problem:
         raise ValidationError(f"Webhook URL refused: {problem}.")
+
+
+def normalise_phone(value: str) -> str:
+    """A phone number in international form (+ and country code), as E.164: "+44 7700 900123" -> "+447700900123".
+    Empty stays empty."""
+    import phonenumbers
+
+    if not value:
+        return ""
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise ValidationError("Not a phone number: use the international form, e.g. +447700900123.") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError("Not a valid phone number for its country code.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -19,7 +19,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
     @admin.display(description="live status (targeted, sent, failed, throttled, skipped, pending, times, rate)")
     def live_status(self, notification: Notification) -> str:
-        from .views import status_of
+        from .status import status_of
 
         status = status_of(notification)
         return ", ".join(f"{k}: {status[k]}" for k in ("targeted", "sent", "failed", "throttled", "skipped", "pending",

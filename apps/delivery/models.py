@@ -173,7 +173,9 @@ class ApiScope(models.TextChoices):
     READ_STATUS = "read_status", "read the status of its notifications"
     MINT_USER_TOKENS = "mint_user_tokens", "mint end-user tokens"
     READ_DELIVERIES = "read_deliveries", "read a recipient's deliveries"
-    MANAGE_RECIPIENTS = "manage_recipients", "create and update recipients"
+    MANAGE_RECIPIENTS = "manage_recipients", "create and update recipients, and the topics they follow"
+    MANAGE_DEVICES = "manage_devices", "register and unregister recipients' device tokens"
+    ERASE_RECIPIENTS = "erase_recipients", "erase recipients (GDPR)"
 
 
 AUDIENCE_KINDS = ("topic", "recipients", "segment", "all", "campaign")
@@ -236,3 +238,18 @@ class EventSource(SendLimits):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Erasure(models.Model):
+    """That a recipient was erased (apps/delivery/erasure.py): who asked, when, what went. It names nobody:
+    the external id is kept only as its SHA-256 (to answer "was this person erased?")."""
+
+    recipient_id = models.BigIntegerField()
+    external_id_sha256 = models.CharField(max_length=64, db_index=True)
+    requested_by = models.CharField(max_length=200)
+    removed = models.JSONField(default=dict, help_text="Rows deleted, by kind.")
+    deliveries_anonymised = models.PositiveIntegerField(default=0)
+    erased_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"recipient {self.recipient_id} erased {self.erased_at:%Y-%m-%d %H:%M}"

@@ -2,9 +2,7 @@ from django.urls import path
 
 from . import views
 
+# The inbox's JSON endpoints are on the ninja API (apps/api/me.py); the live stream stays a plain async view.
 urlpatterns = [
-    path("inbox", views.inbox),
-    path("inbox/read-all", views.mark_all_read),
     path("inbox/stream", views.stream),
-    path("inbox/<int:message_id>/read", views.mark_read),
 ]

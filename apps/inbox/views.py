@@ -1,4 +1,5 @@
-"""The end user's inbox: list, mark read, and a live stream (server-sent events).
+"""The end user's inbox as a live stream (server-sent events); listing and marking read are on the API
+(apps/api/me.py).
 
 Authenticated as the user with a recipient token (apps.audience.tokens). Errors are JSON 4xx.
 """
@@ -15,55 +16,14 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from apps.audience.models import Recipient
-from apps.audience.tokens import InvalidToken, as_recipient, recipient_from_request
-from apps.delivery.views import error
+from apps.audience.tokens import InvalidToken, recipient_from_request
 
 from .models import InboxMessage
 from .store import live_channel
 
-PAGE_SIZE = 50
 T = TypeVar("T")
-
-
-@require_http_methods(["GET"])
-@as_recipient
-def inbox(request: HttpRequest, recipient: Recipient) -> JsonResponse:
-    """Newest first; ?before=<id> pages back, ?unread=1 keeps the unread ones."""
-    messages = InboxMessage.objects.filter(recipient=recipient).order_by("-id")
-    before = request.GET.get("before")
-    if before is not None:
-        if not before.isdigit():
-            return error(400, "before must be a message id", "before")
-        messages = messages.filter(id__lt=int(before))
-    if request.GET.get("unread") in ("1", "true"):
-        messages = messages.filter(read_at__isnull=True)
-    page = [m.as_json() for m in messages[:PAGE_SIZE]]
-    unread = InboxMessage.objects.filter(recipient=recipient, read_at__isnull=True).count()
-    return JsonResponse({"messages": page, "unread": unread})
-
-
-@csrf_exempt
-@require_http_methods(["POST"])
-@as_recipient
-def mark_read(request: HttpRequest, recipient: Recipient, message_id: int) -> JsonResponse:
-    updated = InboxMessage.objects.filter(recipient=recipient, pk=message_id).update(
-        read_at=timezone.now())
-    if not updated:
-        return error(404, f"no message {message_id} in this inbox")
-    return JsonResponse({"id": message_id, "read": True})
-
-
-@csrf_exempt
-@require_http_methods(["POST"])
-@as_recipient
-def mark_all_read(request: HttpRequest, recipient: Recipient) -> JsonResponse:
-    count = InboxMessage.objects.filter(recipient=recipient, read_at__isnull=True).update(read_at=timezone.now())
-    return JsonResponse({"marked_read": count})
 
 
 @require_http_methods(["GET"])
@@ -78,7 +38,7 @@ async def stream(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"error": str(exc)}, status=401)
     last_id = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or ""
     if last_id and not last_id.isdigit():
-        return error(400, "Last-Event-ID must be a message id")
+        return JsonResponse({"error": "Last-Event-ID must be a message id", "field": "Last-Event-ID"}, status=400)
     response = StreamingHttpResponse(_events(recipient.pk, int(last_id) if last_id else None),
                                      content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"

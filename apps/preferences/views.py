@@ -1,38 +1,21 @@
 """End-user preferences: a JSON API (recipient token), a signed preference page, and one-click unsubscribe.
 
-GET/PATCH /api/me/preferences      authenticated as the user (apps.audience.tokens)
+GET/PATCH /api/me/preferences      the JSON API, in apps/api/me.py
 GET/POST  /preferences/<signed>    the page linked from messages
 GET/POST  /unsubscribe/<signed>    RFC 8058: mail clients POST "List-Unsubscribe=One-Click" here
 """
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from apps.audience.models import Recipient
-from apps.audience.tokens import as_recipient
-from apps.delivery.views import BodyError, read_json_body
 
 from . import links, service
 from .models import Category, Channel
-
-
-@csrf_exempt
-@require_http_methods(["GET", "PATCH"])
-@as_recipient
-def my_preferences(request: HttpRequest, recipient: Recipient) -> JsonResponse:
-    if request.method == "PATCH":
-        try:
-            service.update(recipient, read_json_body(request))
-        except BodyError as exc:
-            return exc.response()
-        except service.PreferenceError as exc:
-            return JsonResponse({"error": exc.message, "field": exc.field}, status=400)
-        recipient.refresh_from_db()
-    return JsonResponse(service.state(recipient))
 
 
 def _link_error(request: HttpRequest, exc: links.LinkError) -> HttpResponse:
