@@ -132,6 +132,7 @@ class Stack:
         an OTP's few milliseconds of work are not queued behind a blast's.
         """
         self.start_worker("worker-dispatch", [queues.DISPATCH], 2, nice=nice_bulk)
+        self.start_worker("worker-callbacks", [queues.CALLBACKS], 4, pool="threads")
         for priority in priorities:
             if priority == "high":
                 # Threads, not prefork: under a blast, the prefork parent handing tasks to its children

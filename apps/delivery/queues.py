@@ -6,6 +6,8 @@ marketing blast's dispatch and its thousands of send batches never stand in fron
 
 DISPATCH = "dispatch"
 RETRY = "send.retry"
+# Status callbacks to the calling services (apps/callbacks): their own worker, so a slow receiver holds nothing else.
+CALLBACKS = "callbacks"
 
 
 def dispatch_queue(priority: str) -> str:
@@ -22,4 +24,5 @@ def retry_queue(priority: str) -> str:
 
 
 def all_queues() -> list[str]:
-    return [DISPATCH, dispatch_queue("high"), RETRY, send_queue("high"), send_queue("normal"), send_queue("low")]
+    return [DISPATCH, dispatch_queue("high"), RETRY, send_queue("high"), send_queue("normal"), send_queue("low"),
+            CALLBACKS]
