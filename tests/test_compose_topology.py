@@ -60,6 +60,14 @@ def test_production_properties(document):
         assert spec["environment"]["KAFKA_REPLICATION_FACTOR"] == "3", name
         assert spec["environment"]["KAFKA_MIN_INSYNC_REPLICAS"] == "2", name
         assert "DJANGO_SECRET_KEY" not in spec["environment"] and spec["secrets"], name
+    for name, spec in apps.items():  # a dependency down is named by the health check, not a crash-loop
+        command, check = compose.command_argv(spec["command"]), " ".join(spec.get("healthcheck", {}).get("test", []))
+        if "worker" in command or "run_bridge" in command:
+            assert "apps.monitoring.probe /readyz" in check, name
+        elif name == "web":
+            assert "apps.monitoring.probe http://127.0.0.1:8000/readyz" in check
+        elif "beat" in command:
+            assert "check_dependencies" in check and "notifications_project.beat_scheduler" in spec["command"]
     brokers = {name: spec for name, spec in services.items() if spec.get("image", "").startswith("apache/kafka")}
     assert len(brokers) == 3
     volumes = set()
