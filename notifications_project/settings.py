@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "apps.preferences",
     "apps.campaigns",
     "apps.delivery",
+    "apps.callbacks",
     "apps.inbox",
     "apps.monitoring",
     "apps.chaos",
@@ -261,6 +262,18 @@ API_MAX_BODY_BYTES = env_int("NOTIFY_API_MAX_BODY_BYTES", 256 * 1024, 1024)
 API_RATE_PER_MINUTE = env_int("NOTIFY_API_RATE_PER_MINUTE", 1200, 0)  # per API key, unless the key sets its own
 IDEMPOTENCY_TTL_SECONDS = env_int("NOTIFY_IDEMPOTENCY_TTL_SECONDS", 86400, 60)  # campaign occurrences: for ever
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+
+# Status callbacks to the calling services (apps/callbacks): each attempt's timeout, how many attempts,
+# the backoff (base x 3^(attempt-1), at most the maximum); retries due within the hold wait in Celery,
+# later ones are sent by the sweep (beat, every minute); recipients per delivery.failed message.
+CALLBACK_TIMEOUT_SECONDS = env_int("NOTIFY_CALLBACK_TIMEOUT_SECONDS", 10, 1)
+CALLBACK_MAX_ATTEMPTS = env_int("NOTIFY_CALLBACK_MAX_ATTEMPTS", 8, 1)
+CALLBACK_RETRY_BASE_SECONDS = env_int("NOTIFY_CALLBACK_RETRY_BASE_MS", 30_000, 1) / 1000
+CALLBACK_RETRY_MAX_SECONDS = env_int("NOTIFY_CALLBACK_RETRY_MAX_SECONDS", 3600, 1)
+CALLBACK_HOLD_SECONDS = env_int("NOTIFY_CALLBACK_HOLD_SECONDS", 300, 0)
+CALLBACK_BATCH_SIZE = env_int("NOTIFY_CALLBACK_BATCH_SIZE", 500, 1)
+CELERY_BEAT_SCHEDULE = {"callbacks-sweep": {"task": "callbacks.sweep", "schedule": 60.0,
+                                            "options": {"queue": "callbacks"}}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
