@@ -172,10 +172,15 @@ class CampaignPart(models.Model):
     due_at = models.DateTimeField()
     state = models.CharField(max_length=16, choices=PartState.choices, default=PartState.PENDING)
     notification = models.OneToOneField("delivery.Notification", null=True, blank=True, on_delete=models.SET_NULL)
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False,
+                                         help_text="A releaser holds the part until then (a lease: a crash frees it)")
 
     class Meta:
         ordering = ["due_at", "timezone", "pk"]
         constraints = [models.UniqueConstraint(fields=["run", "timezone", "variant"], name="campaign_part_uniq")]
+        # the sweeper's one query: waves still pending, by due time (released ones are not in the index)
+        indexes = [models.Index(fields=["due_at"], condition=models.Q(state="pending"),
+                                name="campaign_part_pending_due")]
 
     def __str__(self) -> str:
         return f"{self.run} {self.timezone or 'all'} {self.variant_id or ''}".strip()

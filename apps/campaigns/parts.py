@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Count, Q
 
 from apps.audience.models import Recipient
 
@@ -32,6 +32,8 @@ from .models import (
 
 log = logging.getLogger(__name__)
 RELEASE_TASK = "campaigns.release_parts"
+SWEEP_TASK = "campaigns.sweep_parts"
+CLAIM_LEASE_SECONDS = 300  # longer than a release takes (a publish waits 10 s at most for the broker)
 UTC = "UTC"
 
 
@@ -151,8 +153,6 @@ def part_audience(campaign: Campaign, part: CampaignPart) -> dict:
 def release_due(run_id: int) -> float | None:
     """Notify every due part of the run; the seconds until the next part is due, or None if none waits."""
     from apps.delivery import clock
-    from apps.delivery.models import Source
-    from apps.delivery.service import notify
 
     run = CampaignRun.objects.select_related("campaign__category", "campaign__topic").get(pk=run_id)
     campaign = run.campaign
@@ -164,17 +164,97 @@ def release_due(run_id: int) -> float | None:
     if campaign.status == CampaignStatus.PAUSED:  # nothing is released while paused: look again later
         return 60.0 if pending.exists() else None
     for part in pending.filter(due_at__lte=now):
-        notification = notify(category=campaign.category.slug, audience=part_audience(campaign, part),
-                              channels=campaign.channels, context=campaign.context or {},
-                              template_id=part.template_id, source=Source.CAMPAIGN,
-                              idempotency_key=part_key(campaign.pk, run.occurrence, part))
-        CampaignPart.objects.filter(pk=part.pk, state=PartState.PENDING).update(
-            state=PartState.RELEASED, notification=notification)
-        log.info("campaign %s: released %s, notification %s", campaign.pk, part, notification.pk)
+        release_part(run, part, now)
     upcoming = pending.order_by("due_at").values_list("due_at", flat=True).first()
     if upcoming is None:
         return None
     return max(0.0, (upcoming - now).total_seconds())
+
+
+def _claim(part: CampaignPart, now: datetime) -> datetime | None:
+    """Take the part for a lease (one UPDATE): the chain, the sweeper and a relaunch may race for it."""
+    lease = now + timedelta(seconds=CLAIM_LEASE_SECONDS)
+    free = Q(claimed_until=None) | Q(claimed_until__lt=now)
+    won = CampaignPart.objects.filter(free, pk=part.pk, state=PartState.PENDING).update(claimed_until=lease)
+    return lease if won else None
+
+
+def release_part(run: CampaignRun, part: CampaignPart, now: datetime) -> bool:
+    """Notify one due part, once: False if another releaser holds it or it was released meanwhile.
+
+    The notification's idempotency key names the part, so even a releaser whose lease ran out makes
+    the same notification; the PENDING -> RELEASED step (with its audit line) happens once."""
+    from apps.delivery.models import Source
+    from apps.delivery.service import notify
+
+    from .service import record_event
+
+    lease = _claim(part, now)
+    if lease is None:
+        return False
+    campaign = run.campaign
+    try:
+        notification = notify(category=campaign.category.slug, audience=part_audience(campaign, part),
+                              channels=campaign.channels, context=campaign.context or {},
+                              template_id=part.template_id, source=Source.CAMPAIGN,
+                              idempotency_key=part_key(campaign.pk, run.occurrence, part))
+    except Exception:
+        try:  # let the next look (chain or sweeper) try at once; if the database is the outage, the lease ends
+            CampaignPart.objects.filter(pk=part.pk, claimed_until=lease).update(claimed_until=None)
+        except DatabaseError:
+            pass
+        raise
+    with transaction.atomic():
+        released = CampaignPart.objects.filter(pk=part.pk, state=PartState.PENDING).update(
+            state=PartState.RELEASED, notification=notification, claimed_until=None)
+        if released:
+            record_event(campaign, None, "wave released", f"{part}, notification {notification.pk}")
+    if not released:
+        _stop_if_cancelled(part, notification.pk)
+        return False
+    log.info("campaign %s: released %s, notification %s", campaign.pk, part, notification.pk)
+    if Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.PAUSED).exists():
+        from apps.delivery import control  # paused while this part was being released: hold it too
+
+        control.pause(notification.pk)
+    return True
+
+
+def _stop_if_cancelled(part: CampaignPart, notification_id: int) -> None:
+    """The campaign was cancelled while this part was being notified: its notification stops too."""
+    from apps.delivery import control
+
+    if CampaignPart.objects.filter(pk=part.pk, state=PartState.CANCELLED, notification=None).update(
+            notification_id=notification_id):
+        control.release(notification_id, control.CANCELLED)
+
+
+def overdue_runs(now: datetime) -> list[int]:
+    """Runs of running campaigns with a part overdue by more than the chain's poll and free to take: one
+    query on the pending-parts index, so a sweep with nothing to do costs next to nothing."""
+    late = now - timedelta(seconds=sweep_grace())
+    free = Q(claimed_until=None) | Q(claimed_until__lt=now)
+    return list(CampaignPart.objects.filter(free, state=PartState.PENDING, due_at__lte=late,
+                                            run__campaign__status=CampaignStatus.RUNNING)
+                .order_by().values_list("run_id", flat=True).distinct())
+
+
+def sweep_grace() -> float:
+    """How late a wave may be before the sweeper takes it: the chain looks at least once a poll."""
+    return 2.0 if settings.CONTROLLABLE_CLOCK else 120.0
+
+
+def sweep(now: datetime | None = None) -> int:
+    """Release the due parts whose release failed (an outage, a lost task): the parts released."""
+    from apps.delivery import clock
+
+    now = now or clock.now_datetime()
+    released = 0
+    for run_id in overdue_runs(now):
+        run = CampaignRun.objects.select_related("campaign__category", "campaign__topic").get(pk=run_id)
+        for part in CampaignPart.objects.filter(run=run, state=PartState.PENDING, due_at__lte=now):
+            released += release_part(run, part, now)
+    return released
 
 
 def run_finished(run: CampaignRun) -> bool:

@@ -57,3 +57,17 @@ def release_parts(self, run_id: int) -> None:  # noqa: ANN001
             raise self.retry(countdown=retry_delay(self.request.retries), exc=exc)
         except outages.HAND_OFF_OUTAGES:
             raise Reject(type(exc).__name__, requeue=True) from None
+
+
+@shared_task(name=parts.SWEEP_TASK, ignore_result=True)
+def sweep_parts() -> int:
+    """Beat's periodic look for due waves whose release failed (an outage, a lost task); each is released once."""
+    try:
+        released = parts.sweep()
+    except outages.HAND_OFF_OUTAGES as exc:  # still out: the next sweep, a minute later, tries again
+        outages.forget_broken_connections()
+        log.warning("campaign sweep met %s; the next sweep tries again", type(exc).__name__)
+        return 0
+    if released:
+        log.info("campaign sweep released %d overdue part(s)", released)
+    return released
