@@ -46,7 +46,7 @@ class RecipientIn(Schema):
     model_config = ConfigDict(extra="forbid", strict=True)
     name: str = Field("", max_length=200)
     email: str = Field("", max_length=254, description="Checked with Django's email validator.")
-    phone: str = Field("", max_length=32, description="International form; stored as E.164, e.g. +447700900123.")
+    phone: str = Field("", max_length=32, description="International form; stored as E.164, e.g. +447911123456.")
     webhook_url: str = Field("", max_length=200, description="For the webhook channel: a public https URL.")
     timezone: str = Field("", max_length=64, description="An IANA name such as Europe/London; empty is UTC.")
     locale: str = Field("en", min_length=1, max_length=16, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$")

@@ -6,7 +6,7 @@ from .models import Device, Follow, Recipient, Segment, Topic
 class DeviceInline(admin.TabularInline):
     model = Device
     extra = 0
-    fields = ("platform", "token", "is_active", "deactivated_reason")
+    fields = ("platform", "token", "app", "is_active", "deactivated_reason")
 
 
 @admin.register(Recipient)

@@ -25,7 +25,7 @@ def validate_webhook_url(value: str) -> None:
 
 
 def normalise_phone(value: str) -> str:
-    """A phone number in international form (+ and country code), as E.164: "+44 7700 900123" -> "+447700900123".
+    """A phone number in international form (+ and country code), as E.164: "+44 7700 900123" -> "+447911123456".
     Empty stays empty."""
     import phonenumbers
 
@@ -34,7 +34,7 @@ def normalise_phone(value: str) -> str:
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
-        raise ValidationError("Not a phone number: use the international form, e.g. +447700900123.") from None
+        raise ValidationError("Not a phone number: use the international form, e.g. +447911123456.") from None
     if not phonenumbers.is_valid_number(number):
         raise ValidationError("Not a valid phone number for its country code.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -3,7 +3,7 @@ import secrets
 from django import forms
 from django.contrib import admin, messages
 
-from .models import AUDIENCE_KINDS, ApiKey, ApiScope, DeadLetter, Delivery, EventSource, Notification
+from .models import AUDIENCE_KINDS, ApiKey, ApiScope, DeadLetter, Delivery, Erasure, EventSource, Notification
 
 
 @admin.register(Notification)
@@ -151,3 +151,22 @@ class EventSourceAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="signs its events")
     def signed(self, source: EventSource) -> bool:
         return bool(source.signing_key)
+
+
+@admin.register(Erasure)
+class ErasureAdmin(admin.ModelAdmin):
+    """The erasure log: read-only, it is the proof that an erasure happened."""
+
+    list_display = ("erased_at", "recipient_id", "requested_by", "deliveries_anonymised")
+    search_fields = ("external_id_sha256",)
+    readonly_fields = ("recipient_id", "external_id_sha256", "requested_by", "removed", "deliveries_anonymised",
+                       "erased_at")
+
+    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
+        return False
