@@ -160,9 +160,12 @@ def test_bridge_exits_non_zero_when_the_broker_stays_gone():
     run_id = f"g{uuid.uuid4().hex[:6]}"
     bridge = subprocess.Popen([sys.executable, "manage.py", "run_bridge", "--role", "events", "--grace-seconds", "3"],
                               env={**__import__("os").environ, "KAFKA_BOOTSTRAP_SERVERS": servers,
-                                   "NOTIFY_RUN_ID": run_id},
+                                   "NOTIFY_RUN_ID": run_id, "PYTHONUNBUFFERED": "1"},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
+    # Gone once the bridge consumes: a broker down when it starts is waited for instead (test_start_up_waiting).
+    consuming = bridge.stdout.readline()
+    assert "consuming" in consuming, consuming
+    time.sleep(1)
     tansu.kill()
     tansu.wait()
     try:

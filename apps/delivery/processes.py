@@ -106,7 +106,7 @@ class Stack:
         port = free_port()
         self.spawn("fake-provider", [sys.executable, "manage.py", "fake_provider", "--port", str(port),
                                      "--latency-ms", str(latency_ms)])
-        wait_for_port("127.0.0.1", port)
+        wait_for_port("127.0.0.1", port, timeout=60)  # a loaded shared host can take over 10 s to import Django
         url = f"http://127.0.0.1:{port}"
         self.env["FAKE_PROVIDER_URL"] = url
         settings.FAKE_PROVIDER_URL = url
