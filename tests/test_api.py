@@ -123,6 +123,9 @@ def _call(client, endpoint: str, token: str | None, fixtures: dict):  # noqa: AN
         return client.delete(f"/api/recipients/{external_id}", **headers)
     if endpoint == "mint_user_tokens":
         return client.post(f"/api/recipients/{external_id}/token", **headers)
+    if endpoint == "manage_callbacks":
+        return client.post("/api/callbacks/endpoints", data=json.dumps({"url": "http://127.0.0.1:9/matrix"}),
+                           content_type="application/json", **headers)
     return client.get(f"/api/recipients/{external_id}/deliveries", **headers)
 
 

@@ -252,6 +252,37 @@ def test_a_completed_notification_reports_once_with_its_counts(fast_callbacks, r
     assert all(x["external_id"] and x["reason"] for x in recipients)
 
 
+def test_registering_an_endpoint_over_the_api(client, settings):
+    key, token = api_key(ApiScope.MANAGE_CALLBACKS)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+    def post(body: object) -> object:
+        return client.post("/api/callbacks/endpoints", data=json.dumps(body), content_type="application/json",
+                           **auth)
+
+    created = post({"url": "http://127.0.0.1:9/hook", "event_types": ["delivery.failed"]})
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body["secret"].startswith("whsec_") and Webhook(body["secret"])
+    assert body["event_types"] == ["notification.completed", "delivery.failed"]
+    listed = client.get("/api/callbacks/endpoints", **auth).json()
+    assert [e["id"] for e in listed] == [body["id"]] and "secret" not in listed[0]
+    settings.OUTBOUND_ALLOWED_HOSTS = []
+    for url in ("http://hooks.example.com/x", "https://127.0.0.1/x", "https://10.1.2.3/x", "https://[::1]/x",
+                "https://169.254.169.254/x", "https://localhost/x", "not a url"):
+        refused = post({"url": url})
+        assert refused.status_code == 400 and refused.json()["field"] == "url", (url, refused.content)
+    assert post({"url": "https://hooks.example.com/x", "event_types": ["delivery.sent"]}).json()["field"] \
+        == "event_types"
+    assert post({"url": "https://hooks.example.com/x", "secret": "mine"}).status_code == 400
+    assert client.delete(f"/api/callbacks/endpoints/{body['id']}", **auth).status_code == 204
+    assert client.delete(f"/api/callbacks/endpoints/{body['id']}", **auth).status_code == 404
+    assert client.delete(f"/api/callbacks/endpoints/{2**70}", **auth).status_code in (400, 404, 422)
+    _, other = api_key(ApiScope.SEND)
+    refused = client.get("/api/callbacks/endpoints", HTTP_AUTHORIZATION=f"Bearer {other}")
+    assert refused.status_code == 403 and refused.json()["scope"] == "manage_callbacks"
+
+
 def test_the_delivery_log_is_read_only_in_the_admin_and_never_shows_the_secret(admin_client, receiver):
     key, _ = api_key()
     hook = endpoint(key, receiver, f"admin-{uuid.uuid4().hex[:8]}")

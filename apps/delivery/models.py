@@ -176,6 +176,7 @@ class ApiScope(models.TextChoices):
     MANAGE_RECIPIENTS = "manage_recipients", "create and update recipients, and the topics they follow"
     MANAGE_DEVICES = "manage_devices", "register and unregister recipients' device tokens"
     ERASE_RECIPIENTS = "erase_recipients", "erase recipients (GDPR)"
+    MANAGE_CALLBACKS = "manage_callbacks", "register the status callback endpoints of its notifications"
 
 
 AUDIENCE_KINDS = ("topic", "recipients", "segment", "all", "campaign")
