@@ -174,3 +174,30 @@ def test_waves_whose_release_met_a_broker_outage_are_released_by_the_beat_sweepe
         released_once(campaign)
     finally:
         stack.kill("beat", signal.SIGTERM)
+
+
+@pytest.mark.parametrize("action", ["cancel", "pause"])
+def test_a_wave_released_as_its_campaign_is_cancelled_or_paused_is_stopped_too(action, broker, fans, moving_clock,
+                                                                               monkeypatch):
+    from apps.delivery import control
+    from apps.delivery import service as delivery_service
+
+    campaign = local_campaign(moving_clock, action)
+    real_notify = delivery_service.notify
+    monkeypatch.setattr(parts, "follow_up", lambda run_id: None)  # the launch plans the waves, releases none
+    service.launch(campaign.pk)
+    part = CampaignPart.objects.filter(run__campaign=campaign, state=PartState.PENDING).earliest("due_at")
+
+    def notify_then_act(**kwargs) -> Notification:  # the Sender clicks just as the wave's notification is made
+        made = real_notify(**kwargs)
+        getattr(service, action)(Campaign.objects.get(pk=campaign.pk), None)
+        return made
+
+    monkeypatch.setattr(delivery_service, "notify", notify_then_act)
+    assert parts.release_part(part.run, part, clock.now_datetime()) == (action == "pause")
+    part.refresh_from_db()
+    assert part.notification_id, "the notification made is kept on the part, so pause, resume and cancel reach it"
+    if action == "cancel":
+        assert part.state == PartState.CANCELLED and control.state(part.notification_id) == control.CANCELLED
+    else:
+        assert part.state == PartState.RELEASED and control.state(part.notification_id) == control.PAUSED
