@@ -1,3 +1,4 @@
+import logging
 import os
 
 from celery import Celery, signals
@@ -18,7 +19,16 @@ def _serve_metrics_and_wait(sender=None, **kwargs) -> None:  # noqa: ANN001, ANN
         from apps.monitoring.metrics import serve_metrics
 
         serve_metrics(int(port))
+    from django.conf import settings
+
     from apps.monitoring.readiness import wait_for
 
-    wait_for(["postgres", "redis"], f"worker {getattr(sender, 'hostname', '')}".strip())
+    from .credentials import not_configured
+
+    name = f"worker {getattr(sender, 'hostname', '')}".strip()
+    idle = not_configured({key: getattr(settings, key) for key in dir(settings) if key.isupper()})
+    if idle and not settings.DEVELOPMENT:
+        logging.getLogger(__name__).warning("%s: providers not configured, their recipients fail: %s", name,
+                                            "; ".join(idle))
+    wait_for(["postgres", "redis"], name)
 

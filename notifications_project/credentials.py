@@ -36,6 +36,15 @@ class MissingCredential(SystemExit):
     pass
 
 
+def not_configured(settings: dict) -> list[str]:
+    """The providers with none of their credentials set, each with what it needs: for a worker's start line."""
+    idle = [f"{spec.provider} (set {', '.join(spec.required)})" for spec in PROVIDERS
+            if not any(settings.get(name) for name in (*spec.enabled_by, *spec.required))]
+    if not settings["EMAIL_BACKEND"].endswith("smtp.EmailBackend") or settings.get("EMAIL_HOST"):
+        idle = [line for line in idle if not line.startswith("email")]
+    return idle
+
+
 def check_provider_credentials(settings: dict) -> None:
     """Raise MissingCredential (one line) for the first enabled provider with a credential missing."""
     for spec in PROVIDERS:

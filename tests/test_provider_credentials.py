@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "s3cr3t-" + secrets.token_hex(8)  # must never be printed
 
@@ -87,3 +89,31 @@ def test_worker_and_web_starts_stop_with_the_line():
             assert [text for text in result.stderr.splitlines() if "configuration error" in text] == [
                 line + "; set them, or unset TWILIO_ACCOUNT_SID"], result.stderr[-2000:]
             assert SECRET not in result.stdout + result.stderr
+
+
+def test_a_worker_start_names_the_providers_not_configured(tmp_path):
+    """Nothing set is no error, but the worker says in one line which providers will fail their recipients.
+    PostgreSQL and Redis point at a closed port, so the worker waits there and takes no task."""
+    from apps.streaming.local_broker import free_port
+
+    closed = free_port()
+    env = production(DATABASE_URL=f"postgres://postgres@127.0.0.1:{closed}/none", REDIS_URL=f"redis://127.0.0.1:{closed}/0",
+                     TWILIO_ACCOUNT_SID=SECRET, TWILIO_AUTH_TOKEN=SECRET, TWILIO_FROM_NUMBER="+15005550006",
+                     PROMETHEUS_MULTIPROC_DIR=str(tmp_path), PYTHONUNBUFFERED="1")
+    log = tmp_path / "worker.log"
+    with open(log, "wb") as out:
+        worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "notifications_project", "worker", "-n",
+                                   "idle@%h", "-Q", "send.low", "-c", "1"], cwd=ROOT, env=env, stdout=out,
+                                  stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "waiting for redis" in log.read_text(), 60, 0.2, "the worker to wait")
+        lines = [line for line in log.read_text().splitlines() if "providers not configured" in line]
+        assert len(lines) == 1, log.read_text()[-2000:]
+        assert ("push (FCM) (set FCM_CREDENTIALS_FILE); push (APNs) (set APNS_KEY_FILE, APNS_KEY_ID, APNS_TEAM_ID, "
+                "APNS_TOPIC); push (Web Push) (set WEBPUSH_VAPID_PRIVATE_KEY, WEBPUSH_VAPID_SUBJECT); email (SMTP) "
+                "(set EMAIL_HOST)") in lines[0]
+        assert "sms" not in lines[0] and SECRET not in log.read_text()
+        assert worker.poll() is None
+    finally:
+        worker.kill()
+        worker.wait()
