@@ -17,8 +17,8 @@ from apps.audience.models import Recipient, Topic
 from apps.campaigns import service
 from apps.campaigns.models import Campaign, CampaignEvent, CampaignRun, Template
 from apps.preferences.models import Category, Preference
+from apps.providers import protocol_servers as servers
 
-from . import protocol_servers as servers
 from .test_campaigns import campaign_form, make_template
 
 pytestmark = pytest.mark.django_db(transaction=True)

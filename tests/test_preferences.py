@@ -17,8 +17,8 @@ from apps.delivery.service import notify
 from apps.preferences import links
 from apps.preferences.models import Preference, QuietHours
 from apps.preferences.quiet_hours import quiet_until
+from apps.providers import protocol_servers as servers
 
-from . import protocol_servers as servers
 from .test_pipeline import completed
 
 SERVICE_TOKEN = "preferences-service-token"
