@@ -123,6 +123,22 @@ KAFKA_PARTITIONS = env_int("KAFKA_PARTITIONS", 50, 1)
 KAFKA_EVENTS_PARTITIONS = env_int("KAFKA_EVENTS_PARTITIONS", 8, 1)
 KAFKA_SESSION_TIMEOUT_MS = env_int("KAFKA_SESSION_TIMEOUT_MS", 6000, 1000)
 KAFKA_HEARTBEAT_INTERVAL_MS = env_int("KAFKA_HEARTBEAT_INTERVAL_MS", 1000, 100)
+# How Kafka clients authenticate (apps/streaming/security.py): docker-compose uses SASL/SCRAM, the local
+# Tansu broker plain connections (its SASL handshake fails with every mechanism: README "Kafka authentication").
+KAFKA_SECURITY_PROTOCOL = env_str("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper()
+KAFKA_SASL_MECHANISM = env_str("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512").upper()
+KAFKA_SASL_USERNAME = env_str("KAFKA_SASL_USERNAME", "")
+KAFKA_SASL_PASSWORD = env_str("KAFKA_SASL_PASSWORD", "")  # or KAFKA_SASL_PASSWORD_FILE
+KAFKA_SSL_CA_LOCATION = env_str("KAFKA_SSL_CA_LOCATION", "")
+if KAFKA_SECURITY_PROTOCOL not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+    raise ConfigError("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", KAFKA_SECURITY_PROTOCOL)
+if KAFKA_SECURITY_PROTOCOL.startswith("SASL_"):
+    if KAFKA_SASL_MECHANISM not in ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"):
+        raise ConfigError("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN", KAFKA_SASL_MECHANISM)
+    for _name, _value in (("KAFKA_SASL_USERNAME", KAFKA_SASL_USERNAME), ("KAFKA_SASL_PASSWORD", KAFKA_SASL_PASSWORD)):
+        if not _value:
+            raise ConfigError(_name, f"a value with KAFKA_SECURITY_PROTOCOL={KAFKA_SECURITY_PROTOCOL}"
+                                     " (the password best from a file: KAFKA_SASL_PASSWORD_FILE)", "")
 # The events bridge, which every notification crosses, polls with short fetch waits; the others with long.
 KAFKA_URGENT_FETCH_WAIT_MS = env_int("KAFKA_URGENT_FETCH_WAIT_MS", 10, 1)
 KAFKA_BULK_FETCH_WAIT_MS = env_int("KAFKA_BULK_FETCH_WAIT_MS", 500, 1)
@@ -179,6 +195,13 @@ CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, 0)
 FAKE_PROVIDER_URL = env_str("FAKE_PROVIDER_URL", "")
 # Benchmarks: push devices of every platform (FCM, APNs, Web Push) go to the fake provider, tokens unchanged.
 FAKE_PROVIDER_ROUTE_ALL_PUSH = env_bool("FAKE_PROVIDER_ROUTE_ALL_PUSH", False)
+# Benchmarks only (bench_fanout --provider fcm|apns|webpush): push devices of every platform go to this
+# platform's real adapter, tokens unchanged; and Web Push requests to this base URL instead of the
+# subscription's origin (its path kept). Never set in production.
+BENCH_ROUTE_ALL_PUSH_TO = env_str("BENCH_ROUTE_ALL_PUSH_TO", "")
+if BENCH_ROUTE_ALL_PUSH_TO not in ("", "fake", "fcm", "apns", "webpush"):
+    raise ConfigError("BENCH_ROUTE_ALL_PUSH_TO", "fake, fcm, apns, webpush or empty", BENCH_ROUTE_ALL_PUSH_TO)
+WEBPUSH_ENDPOINT_OVERRIDE = env_str("WEBPUSH_ENDPOINT_OVERRIDE", "")
 PROVIDER_TIMEOUT_SECONDS = env_int("PROVIDER_TIMEOUT_SECONDS", 10, 1)
 # Provider credentials. A channel whose settings are empty is "not configured": its recipients fail
 # with that reason, never silently skipped. Rates are each provider's send quota per second (0: none).
@@ -274,6 +297,8 @@ CALLBACK_HOLD_SECONDS = env_int("NOTIFY_CALLBACK_HOLD_SECONDS", 300, 0)
 CALLBACK_BATCH_SIZE = env_int("NOTIFY_CALLBACK_BATCH_SIZE", 500, 1)
 CELERY_BEAT_SCHEDULE = {"callbacks-sweep": {"task": "callbacks.sweep", "schedule": 60.0,
                                             "options": {"queue": "callbacks"}}}
+# Bulk import of recipients over the API (POST /api/recipient-imports): the largest body.
+IMPORT_MAX_BYTES = env_int("NOTIFY_IMPORT_MAX_BYTES", 256 * 1024 * 1024, 1024)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -37,6 +37,11 @@ class BenchOptions:
     keep_records: bool = False
     faults: Faults | None = None
     provider_timeout_s: int = 2  # with injected timeouts: the send workers' client timeout
+    provider: str = "fake"  # or fcm, apns, webpush, email: that real adapter against its local protocol server
+
+    @property
+    def channel(self) -> str:
+        return "email" if self.provider == "email" else "push"
 
 
 def wait_completed(notification_id: int, timeout: float, show_progress: bool) -> dict:
@@ -66,23 +71,22 @@ def run(options: BenchOptions, show_progress: bool = True) -> dict:
     ensure_audience(options.users, options.topic, options.devices)
     seed_seconds = time.monotonic() - seed_started
     stack = Stack()
-    stack.env["FAKE_PROVIDER_ROUTE_ALL_PUSH"] = "1"  # FCM, APNs and Web Push tokens too
     try:
         stack.start_broker()
         ensure_topics()
-        provider = FakeProviderControl(stack.start_fake_provider(options.provider_latency_ms))
+        provider = FakeProviderControl(start_provider(stack, options))
         faults = options.faults or Faults()
         if faults.fail_timeout:
             stack.env["PROVIDER_TIMEOUT_SECONDS"] = str(options.provider_timeout_s)
             faults.timeout_hold_s = options.provider_timeout_s + 1.0
         stack.start_pipeline(options.send_workers, options.concurrency, options.send_bridges)
-        warm_up(options.topic, run_id)
+        warm_up(options.topic, run_id, options.channel)
         provider.reset(faults)
 
         services_before = cpu_by_command()
         cpu_before = _cpu(stack)
         started = time.time()
-        notification = notify(category="goal-alerts", audience={"topic": options.topic}, channels=["push"],
+        notification = notify(category="goal-alerts", audience={"topic": options.topic}, channels=[options.channel],
                               title="GOAL! {{ team }} 1-0", body="{{ scorer }} scores in the {{ minute }}'",
                               context={"team": "Home", "scorer": "Number 9", "minute": 90},
                               idempotency_key=f"bench-{run_id}")
@@ -96,6 +100,17 @@ def run(options: BenchOptions, show_progress: bool = True) -> dict:
     finally:
         clean_up(run_id, options.keep_records)
         stack.stop()
+
+
+def start_provider(stack: Stack, options: BenchOptions) -> str:
+    """The provider's server, and the workers' routing to it; returns the URL of its stats. With a real
+    adapter, every push device of the audience goes through it with its own token (BENCH_ROUTE_ALL_PUSH_TO)."""
+    if options.provider == "fake":
+        stack.env["FAKE_PROVIDER_ROUTE_ALL_PUSH"] = "1"  # FCM, APNs and Web Push tokens too
+        return stack.start_fake_provider(options.provider_latency_ms)
+    if options.channel == "push":
+        stack.env["BENCH_ROUTE_ALL_PUSH_TO"] = options.provider
+    return stack.start_protocol_server(options.provider, options.provider_latency_ms)
 
 
 def bench_topic(users: int, devices: str) -> str:
@@ -117,11 +132,16 @@ def ensure_audience(users: int, topic: str, devices: str) -> None:
             raise RuntimeError(str(exc)) from None
 
 
-def expected_devices(notification_id: int) -> int:
+def expected_devices(notification_id: int, channel: str = "push") -> int:
     """The active devices of the recipients a notification was delivered to: each must reach the
-    provider once (a device deactivated on the way, as invalid, is not counted)."""
+    provider once (a device deactivated on the way, as invalid, is not counted). For email, the
+    recipients it was delivered to: one address each."""
     low, high = Delivery.key_range(notification_id)
     with connection.cursor() as cursor:
+        if channel != "push":
+            cursor.execute("SELECT count(*) FROM delivery_delivery WHERE id BETWEEN %s AND %s AND status = %s"
+                           " AND channel = %s", [low, high, DeliveryStatus.SENT, channel])
+            return cursor.fetchone()[0]
         cursor.execute("SELECT count(*) FROM delivery_delivery x JOIN audience_device d"
                        " ON d.recipient_id = x.recipient_id AND d.is_active"
                        " WHERE x.id BETWEEN %s AND %s AND x.status = %s AND x.channel = 'push'",
@@ -129,10 +149,10 @@ def expected_devices(notification_id: int) -> int:
         return cursor.fetchone()[0]
 
 
-def warm_up(topic: str, run_id: str) -> None:
+def warm_up(topic: str, run_id: str, channel: str = "push") -> None:
     """One tiny notification through every stage, so consumer-group joins are not timed."""
     first = Topic.objects.get(slug=topic).follows.order_by("recipient_id").values_list("recipient_id", flat=True)[0]
-    notification = notify(category="goal-alerts", audience={"recipients": [first]}, channels=["push"],
+    notification = notify(category="goal-alerts", audience={"recipients": [first]}, channels=[channel],
                           title="warm-up", idempotency_key=f"bench-warmup-{run_id}")
     wait_completed(notification.pk, 120, show_progress=False)
     Delivery.of_notification(notification.pk).delete()
@@ -157,7 +177,7 @@ def _report(notification_id: int, started: float, state: dict, provider: dict, p
     notification = Notification.objects.get(pk=notification_id)
     targeted = notification.targeted or 0
     terminal = sum(counts.values())
-    devices = expected_devices(notification_id)
+    devices = expected_devices(notification_id, options.channel)
     # Missing: recipients with no final state, and devices of delivered recipients that the provider
     # never received a push for (counted per device: a user with two devices must get two).
     missing = max(targeted - terminal, 0) + max(devices - provider["unique"], 0)
@@ -181,9 +201,11 @@ def _report(notification_id: int, started: float, state: dict, provider: dict, p
             "finalize": span("t_all_recorded", "t_completed"),
         },
         "provider": {"requests": provider["requests"], "tokens": provider["received"],
+                     "429": provider.get("throttled", provider.get("injected", {}).get("429", 0)),
                      "injected": provider.get("injected", {})},
         "peak_rss_mb": peaks,
-        "config": {"devices": options.devices, "provider_latency_ms": options.provider_latency_ms,
+        "config": {"provider": options.provider, "devices": options.devices,
+                   "provider_latency_ms": options.provider_latency_ms,
                    "send_workers": options.send_workers,
                    "concurrency": options.concurrency, "send_bridges": options.send_bridges,
                    "partitions": settings.KAFKA_PARTITIONS, "seed_seconds": round(seed_seconds, 1),

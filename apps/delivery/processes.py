@@ -5,9 +5,11 @@ under docker-compose."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ class Stack:
     _commands: dict[str, tuple[list[str], dict]] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _supervising: bool = False
+    _temp_dirs: list[Path] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -112,6 +115,26 @@ class Stack:
         settings.FAKE_PROVIDER_URL = url
         return url
 
+    def start_protocol_server(self, protocol: str, latency_ms: float = 0.0, quota_per_s: float | None = None) -> str:
+        """A local server speaking `protocol` (fcm, apns, webpush, email), with throwaway credentials in a
+        temporary directory (removed by stop()); the workers started after this get the settings that
+        point that adapter at it. Returns the URL of its stats (FakeProviderControl reads them)."""
+        from apps.providers.protocol_servers.standalone import write_credentials
+
+        port, control_port = free_port(), free_port()
+        directory = Path(tempfile.mkdtemp(prefix=f"notify-{protocol}-"))
+        self._temp_dirs.append(directory)
+        self.env.update(write_credentials(protocol, directory, port))
+        argv = [sys.executable, "manage.py", "protocol_server", protocol, "--port", str(port),
+                "--control-port", str(control_port), "--credentials-dir", str(directory),
+                "--latency-ms", str(latency_ms)]
+        if quota_per_s is not None:
+            argv += ["--quota-per-s", str(quota_per_s)]
+        self.spawn(f"{protocol}-server", argv)
+        wait_for_port("127.0.0.1", control_port, timeout=60)
+        wait_for_port("127.0.0.1", port, timeout=60)
+        return f"http://127.0.0.1:{control_port}"
+
     def start_worker(self, name: str, queue_names: list[str], concurrency: int, nice: int = 0,
                      pool: str = "prefork") -> None:
         self.spawn(name, [sys.executable, "-m", "celery", "-A", "notifications_project", "worker",
@@ -179,6 +202,10 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
             del self.processes[name]
+        if not keep:
+            for directory in self._temp_dirs:
+                shutil.rmtree(directory, ignore_errors=True)
+            self._temp_dirs.clear()
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -33,7 +33,7 @@ _WEBPUSH_HEAD = '{"endpoint":"'
 
 class TokenCounter:
     def __init__(self) -> None:
-        self.counts = {"fake": bytearray(), "seeded": bytearray()}
+        self.counts = {"fake": bytearray(), "seeded": bytearray(), "email": bytearray()}
         self.other: dict[str, int] = {}
         self.received = 0
         self.duplicates = 0
@@ -68,7 +68,10 @@ class TokenCounter:
 def seeded_key(token: str) -> tuple[str, int]:
     """("fake", recipient id) for fake:<10 digits>:<hash>; ("seeded", device key) for a realistic
     seeded token (FCM "seed<key>...", APNs "5eed<key>...", Web Push with ".../seed<key>..." as its
-    endpoint); ("", 0) for any other token."""
+    endpoint); ("email", n) for a seeded fan's address fan<9 digits>@...; ("", 0) for any other."""
+    if token.startswith("fan") and token[12:13] == "@":
+        digits = token[3:12]
+        return ("email", int(digits)) if digits.isascii() and digits.isdigit() else ("", 0)
     if token.startswith("fake:"):
         digits = token[5:].partition(":")[0]
         return ("fake", int(digits)) if digits.isascii() and digits.isdigit() else ("", 0)

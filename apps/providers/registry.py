@@ -3,7 +3,9 @@
 One instance per process, reused. A channel without credentials raises NotConfigured naming the
 settings it needs; the sender records its recipients as failed with that reason, never skipped.
 With FAKE_PROVIDER_ROUTE_ALL_PUSH (benchmarks), push devices of every platform go to the fake
-provider, with their real tokens: the bytes read, held and sent are those of a real audience.
+provider, with their real tokens: the bytes read, held and sent are those of a real audience;
+BENCH_ROUTE_ALL_PUSH_TO=fcm|apns|webpush sends them all through that platform's real adapter instead
+(`bench_fanout --provider X`, against that protocol's local server). Neither is for production.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ _transports: dict[tuple[str, str], Transport] = {}
 
 
 def transport_for(channel: str, platform: str = "") -> Transport:
-    if channel == "push" and settings.FAKE_PROVIDER_ROUTE_ALL_PUSH:
-        platform = "fake"
+    if channel == "push" and (settings.BENCH_ROUTE_ALL_PUSH_TO or settings.FAKE_PROVIDER_ROUTE_ALL_PUSH):
+        platform = settings.BENCH_ROUTE_ALL_PUSH_TO or "fake"
     if (channel, platform) not in _transports:
         builder = BUILDERS.get((channel, platform))
         if builder is None:
@@ -64,7 +66,8 @@ def _webpush() -> Transport:
 
     _require("push (Web Push)", "WEBPUSH_VAPID_PRIVATE_KEY", "WEBPUSH_VAPID_SUBJECT")
     return WebPushTransport(settings.WEBPUSH_VAPID_PRIVATE_KEY, settings.WEBPUSH_VAPID_SUBJECT,
-                            timeout=settings.PROVIDER_TIMEOUT_SECONDS)
+                            timeout=settings.PROVIDER_TIMEOUT_SECONDS,
+                            endpoint_override=settings.WEBPUSH_ENDPOINT_OVERRIDE)
 
 
 def _email() -> Transport:

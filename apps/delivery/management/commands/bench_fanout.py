@@ -7,6 +7,7 @@ from apps.delivery.benchmark import BenchOptions, run
 from apps.providers.fake_server import Faults
 
 FAULTS = ("5xx", "429", "timeout", "invalid")
+PROVIDERS = ("fake", "fcm", "apns", "webpush", "email")
 
 
 class Command(BaseCommand):
@@ -19,6 +20,10 @@ class Command(BaseCommand):
                                  "seeded with exactly N fans")
         parser.add_argument("--devices", choices=PROFILES, default=DEFAULT_PROFILE,
                             help="device profile of the seeded fans (see seed_audience)")
+        parser.add_argument("--provider", choices=PROVIDERS, default="fake",
+                            help="fake: the fake provider, 500 tokens a request; fcm, apns, webpush, email: that "
+                                 "real adapter against a local server speaking its protocol (every push device "
+                                 "goes through it; email goes to the fans' addresses)")
         parser.add_argument("--provider-latency-ms", type=float, default=0.0)
         parser.add_argument("--send-workers", type=int, default=1, help="Celery worker processes for sending")
         parser.add_argument("--concurrency", type=int, default=8, help="prefork children per send worker")
@@ -40,9 +45,11 @@ class Command(BaseCommand):
                 raise CommandError(f"--fail-{fault} must be a share between 0 and 1, not {share}")
         if shares["5xx"] + shares["429"] + shares["timeout"] > 1.0:
             raise CommandError("--fail-5xx, --fail-429 and --fail-timeout add up to more than 1")
+        if o["provider"] != "fake" and any(shares.values()):
+            raise CommandError("--fail-* faults are injected by the fake provider only (--provider fake)")
         faults = Faults(**{f"fail_{fault}": share for fault, share in shares.items()}) if any(shares.values()) else None
-        options = BenchOptions(faults=faults, users=o["users"], topic=o["topic"], devices=o["devices"],
-                               provider_latency_ms=o["provider_latency_ms"],
+        options = BenchOptions(faults=faults, provider=o["provider"], users=o["users"], topic=o["topic"],
+                               devices=o["devices"], provider_latency_ms=o["provider_latency_ms"],
                                send_workers=o["send_workers"], concurrency=o["concurrency"],
                                send_bridges=o["send_bridges"], timeout=o["timeout"], keep_records=o["keep_records"])
         try:
