@@ -17,6 +17,7 @@ person. Retries, deferrals and replays inherit their recipients from the batch t
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
 
@@ -107,10 +108,10 @@ def claim(notification_id: int, channel: str, batch_id: str, recipient_ids: list
     args: list = [holder, LEASE_SECONDS, DONE_TTL_SECONDS, RECIPIENT_TTL_SECONDS, token]
     # A batch's ids come sorted from the audience stream, so this is one group, rarely two; a group
     # per run of one shard stays correct for unsorted ids too.
-    for shard, members in groupby(recipient_ids or (), key=lambda recipient_id: recipient_id >> SHARD_BITS):
+    for shard, members in _by_shard(recipient_ids or []):
         first_id = shard << SHARD_BITS
         keys.append(key(f"recipients:{notification_id}:{channel}:{shard}"))
-        args += (first_id, ",".join([str(recipient_id - first_id) for recipient_id in members]))
+        args += (first_id, ",".join(map(str, map(first_id.__rsub__, members))))
     for _ in range(2):
         state, detail, journal, same_epoch = (_text(v) for v in _claim(keys=keys, args=args, client=client()))
         if state != "busy" or not (holders.is_gone(detail) and holders.take_over(keys[0], detail)):
@@ -123,6 +124,14 @@ def claim(notification_id: int, channel: str, batch_id: str, recipient_ids: list
     sent = _read_journal(journal) if journal else {}
     return Claim(batch_key, state, holder, frozenset(int(i) for i in detail.split(",") if i), sent,
                  same_epoch=same_epoch == "1")
+
+
+def _by_shard(recipient_ids: list[int]) -> Iterator[tuple[int, Iterable[int]]]:
+    """Runs of ids in one bitmap shard; a batch's ids usually all fall in one, found without a step per id."""
+    if recipient_ids and min(recipient_ids) >> SHARD_BITS == max(recipient_ids) >> SHARD_BITS:
+        yield recipient_ids[0] >> SHARD_BITS, recipient_ids
+        return
+    yield from groupby(recipient_ids, key=lambda recipient_id: recipient_id >> SHARD_BITS)
 
 
 _FIELD, _RECORD = "\x1f", "\x1e"  # separators no provider message id contains

@@ -13,7 +13,8 @@ def int_array(values: Iterable[int]) -> str:
 def text_array(values: list[str]) -> str:
     if not values:
         return "{}"
-    joined = '","'.join(values)
-    if '"' in joined or "\\" in joined:  # rare: escape each element
-        joined = '","'.join(v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
-    return '{"' + joined + '"}'
+    flat = "".join(values)  # the elements alone: the '","' separators must not trigger the escaping
+    if '"' in flat or "\\" in flat:  # rare: escape each element
+        return '{"' + '","'.join(v.replace("\\", "\\\\").replace('"', '\\"') for v in values) + '"}'
+    return '{"' + '","'.join(values) + '"}'
+

@@ -83,7 +83,7 @@ def write(notification_id: int, channel: str, outcomes: Outcomes, attempts: int 
         if first_write and not replace_dead_lettered and not connection.in_atomic_block:
             try:
                 cursor.execute(_INSERT_NEW, params)
-                return Counter(STATUS_FIELD[status] for status in outcomes.statuses)
+                return Counter({STATUS_FIELD[status]: n for status, n in Counter(outcomes.statuses).items()})
             except IntegrityError:
                 pass  # recorded before after all (Redis lost the claim): keep what is there
         cursor.execute(_REPLACE_DEAD_LETTERED if replace_dead_lettered else _INSERT, params)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -208,9 +208,7 @@ def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, reci
 def _journal_as_answered(claim: claims.Claim, targets: list[Target]) -> Callable[[list[int], list[Result]], None]:
     """Journal a recipient once every one of their targets has answered and one of them was sent, so a
     kill resends at most the calls in flight, and never leaves a device of a journaled recipient unsent."""
-    outstanding: dict[int, int] = defaultdict(int)
-    for target in targets:
-        outstanding[target.recipient_id] += 1
+    outstanding = Counter(target.recipient_id for target in targets)
     sent: dict[int, str] = {}
 
     def on_answer(indexes: list[int], results: list[Result]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict
 
 from celery import shared_task
 from django.conf import settings
@@ -224,7 +223,10 @@ def schedule_retry(batch: BatchMessage, delay: float) -> None:
 
 def enqueue_batch(batch: BatchMessage, delay: float, queue: str, producer=None) -> None:  # noqa: ANN001
     """A batch as a send task, due after `delay` seconds."""
-    send_chunk.apply_async(kwargs=asdict(batch), countdown=max(delay, 0.0), queue=queue, producer=producer)
+    # kwargsrepr: Celery would otherwise build a repr of every id for the message headers.
+    send_chunk.apply_async(kwargs=batch.as_kwargs(), countdown=max(delay, 0.0), queue=queue, producer=producer,
+                           argsrepr="()", kwargsrepr=f"{{batch {batch.batch_id!r} of notification "
+                                                  f"{batch.notification_id}: {len(batch.recipient_ids)} recipients}}")
 
 
 @shared_task(name="delivery.reconcile", acks_late=True)
