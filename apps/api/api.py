@@ -22,12 +22,11 @@ can answer in its `response=` so the document (and schemathesis, tests/test_api_
 
 from __future__ import annotations
 
-from ninja import NinjaAPI
-
 from . import errors
 from .body import CheckedJsonParser
+from .openapi import DocumentedNinjaAPI
 
-api = NinjaAPI(
+api = DocumentedNinjaAPI(
     title="Notification platform API",
     version="1",
     description="Send notifications, read their status, manage recipients and their devices. "

@@ -73,6 +73,9 @@ class MarkedOut(Schema):
 @router.get("/inbox", auth=USER, summary="The user's inbox, newest first",
             response={200: InboxOut, 400: ErrorOut, **UNAUTHENTICATED})
 def inbox(request: HttpRequest, query: Query[InboxQuery]) -> dict:
+    unknown = sorted(set(request.GET) - set(InboxQuery.model_fields))
+    if unknown:
+        raise ApiError(400, "unknown query parameter", unknown[0])
     messages = InboxMessage.objects.filter(recipient=request.auth).order_by("-id")
     if query.before is not None:
         messages = messages.filter(id__lt=query.before)
