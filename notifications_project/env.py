@@ -19,7 +19,7 @@ class ConfigError(SystemExit):
 
 # Secrets that may come from a file (docker-compose mounts secrets under /run/secrets/): NAME_FILE.
 SECRET_VARIABLES = ("DJANGO_SECRET_KEY", "DATABASE_URL", "EMAIL_HOST_PASSWORD", "TWILIO_AUTH_TOKEN",
-                    "METRICS_TOKEN")
+                    "METRICS_TOKEN", "KAFKA_SASL_PASSWORD")
 
 
 def load_secret_files() -> None:

@@ -10,6 +10,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from django.conf import settings
 
 from .local_broker import bootstrap_servers
+from .security import security_config
 from .topics import TopicSpec, all_topics
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,8 @@ class BrokerUnavailable(RuntimeError):
 
 
 def base_config() -> dict:
-    return {"bootstrap.servers": bootstrap_servers(), "client.id": "notifications"}
+    """What every client of ours starts from: the brokers, and how to authenticate (security.py)."""
+    return {"bootstrap.servers": bootstrap_servers(), "client.id": "notifications", **security_config()}
 
 
 def topic_config() -> dict[str, str]:
