@@ -20,7 +20,13 @@ WEB_COMMAND = ["gunicorn", "notifications_project.asgi:application", "-k", "uvic
 
 
 def production_env(stack: Stack, static_root: Path, **extra: str) -> dict[str, str]:
+    from django.conf import settings
+
+    # its own SECRET_KEY, but the bus key the workers and bridges hold (as every service shares it in production),
+    # or the bridge refuses the web's events as forged
+    bus_keys = stack.env.get("NOTIFY_BUS_SIGNING_KEYS") or ",".join(settings.BUS_SIGNING_KEYS)
     return {**stack.env, "DJANGO_DEBUG": "0", "NOTIFY_DEVELOPMENT": "0", "DJANGO_SECRET_KEY": SECRET_KEY,
+            "NOTIFY_BUS_SIGNING_KEYS": bus_keys,
             "PUBLIC_BASE_URL": "https://notify.example.com", "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
             "DATABASE_CONN_MAX_AGE": "0", "STATIC_ROOT": str(static_root), **extra}
 
