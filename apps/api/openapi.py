@@ -1,13 +1,15 @@
 """The API's OpenAPI document, completed with the refusals every operation can answer, so that no router
 has to list them and the document never promises less than the server does (schemathesis checks it):
 400 for an operation with parameters or a body (validation names the field), 413 and 415 with a body,
-401 behind any credential."""
+401 behind any credential. Each operation's security requirement names the API-key scope it needs
+(OpenAPI 3.1 lets a non-OAuth scheme list roles), which the README's table is checked against."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ninja import NinjaAPI
+from ninja.openapi.schema import OpenAPISchema
 
 from .schemas import ErrorOut
 
@@ -15,9 +17,21 @@ COMMON = {400: "Invalid input: the field is named", 401: "Missing or invalid tok
           413: "Body over the size limit", 415: "Content-Type is not application/json"}
 
 
+class ScopedOpenAPISchema(OpenAPISchema):
+    def operation_security(self, operation: Any) -> list[dict] | None:  # noqa: ANN401
+        security = super().operation_security(operation)
+        for auth, requirement in zip(operation.auth_callbacks, security or [], strict=False):
+            scope = getattr(auth, "scope", None)
+            if scope is not None:
+                requirement[auth.__class__.__name__] = [str(scope.value)]
+        return security
+
+
 class DocumentedNinjaAPI(NinjaAPI):
     def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict | None = None) -> Any:  # noqa: ANN401
-        document = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        if path_prefix is None:
+            path_prefix = self.get_root_path(path_params or {})
+        document = ScopedOpenAPISchema(self, path_prefix)
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         schemas.setdefault("ErrorOut", ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}"))
         error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}}
