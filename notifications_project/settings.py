@@ -297,6 +297,13 @@ CALLBACK_HOLD_SECONDS = env_int("NOTIFY_CALLBACK_HOLD_SECONDS", 300, 0)
 CALLBACK_BATCH_SIZE = env_int("NOTIFY_CALLBACK_BATCH_SIZE", 500, 1)
 CELERY_BEAT_SCHEDULE = {"callbacks-sweep": {"task": "callbacks.sweep", "schedule": 60.0,
                                             "options": {"queue": "callbacks"}}}
+# Local-time campaign waves whose release met an outage are looked for this often (campaigns.sweep_parts).
+CAMPAIGN_SWEEP_SECONDS = env_int("NOTIFY_CAMPAIGN_SWEEP_SECONDS", 60, 1)
+CELERY_BEAT_SCHEDULE["campaigns-sweep-parts"] = {"task": "campaigns.sweep_parts",
+                                                 "schedule": float(CAMPAIGN_SWEEP_SECONDS),
+                                                 "options": {"queue": "dispatch"}}
+# Bulk import of recipients over the API (POST /api/recipient-imports): the largest body.
+IMPORT_MAX_BYTES = env_int("NOTIFY_IMPORT_MAX_BYTES", 256 * 1024 * 1024, 1024)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -10,14 +10,14 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection, connections
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_beat.models import PeriodicTask
 
 from apps.audience.models import Topic
 from apps.campaigns import parts, service
-from apps.campaigns.beat import SWEEP_ENTRY
 from apps.campaigns.models import Campaign, CampaignEvent, CampaignPart, CampaignStatus, PartState
 from apps.delivery import clock, events
 from apps.delivery.models import Notification
@@ -75,6 +75,17 @@ def delivered_once_each(campaign: Campaign, provider) -> None:  # noqa: ANN001
                message="the campaign to complete after its last wave")
 
 
+def start_beat(stack, directory, sweep_seconds: int) -> None:  # noqa: ANN001
+    """A real beat on the database scheduler, with the sweeper's entry from settings at this interval."""
+    stack.env["NOTIFY_CAMPAIGN_SWEEP_SECONDS"] = str(sweep_seconds)
+    try:
+        stack.spawn("beat", [sys.executable, "-m", "celery", "-A", "notifications_project", "beat", "-S",
+                             "django_celery_beat.schedulers:DatabaseScheduler", "--max-interval", "1",
+                             "-s", str(directory / "beat-schedule"), "-l", "info"])
+    finally:
+        del stack.env["NOTIFY_CAMPAIGN_SWEEP_SECONDS"]
+
+
 def drop_dead_producer() -> None:
     """The producer made while Kafka was away: its message never left; the next release publishes again."""
     dead, events._producer = events._producer, None
@@ -84,9 +95,8 @@ def drop_dead_producer() -> None:
 
 
 def test_the_sweeper_is_a_beat_entry_and_one_indexed_query_when_nothing_waits(db):
-    entry = PeriodicTask.objects.get(name=SWEEP_ENTRY)  # made after migrate (and after each test's flush)
-    assert (entry.task, entry.queue, entry.enabled) == (parts.SWEEP_TASK, "dispatch", True)
-    assert (entry.interval.every, entry.interval.period) == (60, IntervalSchedule.SECONDS)
+    assert settings.CELERY_BEAT_SCHEDULE["campaigns-sweep-parts"] == {  # beat's database scheduler installs it
+        "task": parts.SWEEP_TASK, "schedule": 60.0, "options": {"queue": "dispatch"}}
     with CaptureQueriesContext(connection) as queries:
         assert parts.sweep() == 0
     assert len(queries) == 1, [q["sql"] for q in queries]
@@ -151,12 +161,10 @@ def test_waves_whose_release_met_a_broker_outage_are_released_by_the_beat_sweepe
     assert CampaignPart.objects.filter(run__campaign=campaign, state=PartState.PENDING).count() == 6
     assert provider.stats()["unique"] == 0
 
-    entry = PeriodicTask.objects.get(name=SWEEP_ENTRY)
-    entry.interval, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
-    entry.save()
-    stack.spawn("beat", [sys.executable, "-m", "celery", "-A", "notifications_project", "beat", "-S",
-                         "django_celery_beat.schedulers:DatabaseScheduler", "--max-interval", "1",
-                         "-s", str(tmp_path / "beat-schedule"), "-l", "info"])
+    start_beat(stack, tmp_path, sweep_seconds=1)
+    wait_until(lambda: PeriodicTask.objects.filter(name="campaigns-sweep-parts", task=parts.SWEEP_TASK,
+                                                   interval__every=1, queue="dispatch").exists(),
+               timeout=30, message="beat to install the sweeper's entry from settings")
     try:
         now = clock.now_datetime()
         due = [p for p in found if p.due_at <= now]

@@ -9,11 +9,9 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         from apps.delivery.signals import notification_completed
 
-        from .beat import ensure_beat_entries
         from .groups import ensure_groups
         from .service import on_campaign_deleted, on_notification_completed
 
         notification_completed.connect(on_notification_completed, dispatch_uid="campaign-completed")
         post_migrate.connect(ensure_groups, dispatch_uid="campaign-groups")
-        post_migrate.connect(ensure_beat_entries, sender=self, dispatch_uid="campaign-beat-entries")
         post_delete.connect(on_campaign_deleted, sender="campaigns.Campaign", dispatch_uid="campaign-deleted")
