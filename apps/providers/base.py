@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import NamedTuple
 
 
@@ -48,6 +49,13 @@ class Result(NamedTuple):
     retry_after: float | None = None
     invalid_address: bool = False
 
+
+
+def sent_results(provider_ids: Iterable[str]) -> list[Result]:
+    """One SENT result per provider message id, built without Python-level __new__ calls: a batch
+    provider answers for thousands of targets at once."""
+    return list(map(tuple.__new__, repeat(Result), zip(repeat(Outcome.SENT), provider_ids, repeat(""), repeat(None),
+                                                      repeat(False))))
 
 
 def transient(error: str, retry_after: float | None = None) -> Result:

@@ -11,7 +11,17 @@ import logging
 
 import urllib3
 
-from .base import Content, Outcome, Result, Target, Transport, TransportError, retry_after_seconds, send_per_content
+from .base import (
+    Content,
+    Outcome,
+    Result,
+    Target,
+    Transport,
+    TransportError,
+    retry_after_seconds,
+    send_per_content,
+    sent_results,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +62,7 @@ class FakePushTransport(Transport):
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("fake provider: unexpected answer body (HTTP %s)", response.status)
             raise TransportError(f"unexpected answer body (HTTP {response.status})") from None
-        sent = Outcome.SENT
-        results = [Result(sent, f"{batch}-{i}") for i in range(len(targets))]
+        results = sent_results([f"{batch}-{i}" for i in range(len(targets))])
         for index, reason in failed.items():
             outcome = Outcome.PERMANENT if reason in PERMANENT_ERRORS else Outcome.TRANSIENT
             results[int(index)] = Result(outcome, error=reason, invalid_address=reason in INVALID_TOKEN_ERRORS)

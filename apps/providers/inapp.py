@@ -6,7 +6,7 @@ from django.db import DatabaseError
 
 from apps.inbox.store import deliver
 
-from .base import Content, Outcome, Result, Target, Transport, TransportError, send_per_content
+from .base import Content, Result, Target, Transport, TransportError, send_per_content, sent_results
 
 
 class InAppTransport(Transport):
@@ -20,4 +20,4 @@ class InAppTransport(Transport):
             ids = deliver([t.recipient_id for t in targets], content.title, content.body, content.data)
         except DatabaseError as exc:
             raise TransportError(f"inbox write failed: {type(exc).__name__}") from None
-        return [Result(Outcome.SENT, provider_id=str(message_id)) for message_id in ids]
+        return sent_results(map(str, ids))
