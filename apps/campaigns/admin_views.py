@@ -111,6 +111,7 @@ def progress(model_admin, request: HttpRequest, pk: int) -> JsonResponse:  # noq
     done = sum(int(counts.get(k, 0)) for k in counters.TERMINAL)
     elapsed = counts.get("t_last_recorded", 0) - counts.get("t_first_send", 0)
     waves = [{"timezone": p.timezone, "variant": str(p.variant) if p.variant_id else "", "due": p.due_at.isoformat(),
+              "due_text": f"{p.due_at:%Y-%m-%d %H:%M}",
               "status": p.notification.status if p.notification_id else p.state,
               "sent": int(per_id.get(p.notification_id, {}).get("sent", 0))} for p in split if p.timezone]
     return JsonResponse({
