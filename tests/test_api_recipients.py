@@ -265,3 +265,21 @@ def test_erasure_removes_contact_points_and_anonymises_deliveries(call, caplog):
     assert f"recipient {erin.pk} erased" in caplog.text
     assert call("get", f"/recipients/{external_id}").status_code == 404
     assert call("delete", f"/recipients/{external_id}").status_code == 404
+
+
+def test_an_unreachable_database_is_a_503_to_retry_not_a_500(call):
+    from django.db import connection
+
+    from apps.streaming.local_broker import free_port
+
+    saved = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = free_port()  # nothing listens there: PostgreSQL is "down"
+    try:
+        answer = call("get", f"/recipients/{new_id()}")
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = saved
+    assert answer.status_code == 503, answer.content
+    assert "PostgreSQL is unavailable" in answer.json()["error"] and answer["Retry-After"] == "1"
+    assert call("get", f"/recipients/{new_id()}").status_code == 404  # and back once it is

@@ -4,6 +4,8 @@ and notify() use too (apps/delivery/json_checks.RequestError)."""
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
@@ -12,9 +14,12 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from apps.delivery.api_auth import Refusal
 from apps.delivery.idempotency import IdempotencyConflict
 from apps.delivery.json_checks import RequestError
+from apps.delivery.outages import OUTAGES, forget_broken_connections
 from apps.streaming.client import BrokerUnavailable
 
 from .body import BodyError
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -125,3 +130,19 @@ def install(api: NinjaAPI) -> None:
     def broker_down(request: HttpRequest, exc: BrokerUnavailable) -> HttpResponse:
         return answer(request, 503, error_body(
             "notification recorded but not yet published; retry with the same Idempotency-Key"))
+
+    def outage(request: HttpRequest, exc: Exception) -> HttpResponse:
+        """PostgreSQL or Redis unreachable: 503, so the caller retries (with the same Idempotency-Key), not a 500."""
+        log.warning("API request answered 503: %s unreachable (%s)", _dependency(exc), type(exc).__name__)
+        forget_broken_connections()
+        response = answer(request, 503, error_body(f"{_dependency(exc)} is unavailable; retry shortly"
+                                                   " (with the same Idempotency-Key)"))
+        response["Retry-After"] = "1"
+        return response
+
+    for kind in OUTAGES:
+        api.add_exception_handler(kind, outage)
+
+
+def _dependency(exc: Exception) -> str:
+    return "Redis" if type(exc).__module__.startswith("redis") else "PostgreSQL"

@@ -1,8 +1,9 @@
 """The API's OpenAPI document, completed with the refusals every operation can answer, so that no router
 has to list them and the document never promises less than the server does (schemathesis checks it):
 400 for an operation with parameters or a body (validation names the field), 413 and 415 with a body,
-401 behind any credential. Each operation's security requirement names the API-key scope it needs
-(OpenAPI 3.1 lets a non-OAuth scheme list roles), which the README's table is checked against."""
+401 behind any credential, 503 everywhere (PostgreSQL or Redis away). Each operation's security
+requirement names the API-key scope it needs (OpenAPI 3.1 lets a non-OAuth scheme list roles), which the
+README's table is checked against."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from ninja.openapi.schema import OpenAPISchema
 from .schemas import ErrorOut
 
 COMMON = {400: "Invalid input: the field is named", 401: "Missing or invalid token",
-          413: "Body over the size limit", 415: "Content-Type is not application/json"}
+          413: "Body over the size limit", 415: "Content-Type is not application/json",
+          503: "PostgreSQL or Redis unavailable for a moment: retry (with the same Idempotency-Key)"}
 
 
 class ScopedOpenAPISchema(OpenAPISchema):
@@ -38,7 +40,7 @@ class DocumentedNinjaAPI(NinjaAPI):
         for operations in document.get("paths", {}).values():
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
-                needed = set()
+                needed = {503}
                 if operation.get("parameters") or operation.get("requestBody"):
                     needed.add(400)
                 if operation.get("requestBody"):
