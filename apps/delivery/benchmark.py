@@ -37,7 +37,7 @@ class BenchOptions:
     keep_records: bool = False
     faults: Faults | None = None
     provider_timeout_s: int = 2  # with injected timeouts: the send workers' client timeout
-    provider: str = "fake"  # or fcm, apns, webpush, email: that real adapter against its local protocol server
+    provider: str = "fake"  # or fcm, apns, email: that real adapter against its local protocol server
 
     @property
     def channel(self) -> str:

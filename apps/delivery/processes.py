@@ -116,7 +116,7 @@ class Stack:
         return url
 
     def start_protocol_server(self, protocol: str, latency_ms: float = 0.0, quota_per_s: float | None = None) -> str:
-        """A local server speaking `protocol` (fcm, apns, webpush, email), with throwaway credentials in a
+        """A local server speaking `protocol` (fcm, apns, email), with throwaway credentials in a
         temporary directory (removed by stop()); the workers started after this get the settings that
         point that adapter at it. Returns the URL of its stats (FakeProviderControl reads them)."""
         from apps.providers.protocol_servers.standalone import write_credentials

@@ -4,7 +4,7 @@ One instance per process, reused. A channel without credentials raises NotConfig
 settings it needs; the sender records its recipients as failed with that reason, never skipped.
 With FAKE_PROVIDER_ROUTE_ALL_PUSH (benchmarks), push devices of every platform go to the fake
 provider, with their real tokens: the bytes read, held and sent are those of a real audience;
-BENCH_ROUTE_ALL_PUSH_TO=fcm|apns|webpush sends them all through that platform's real adapter instead
+BENCH_ROUTE_ALL_PUSH_TO=fcm|apns sends them all through that platform's real adapter instead
 (`bench_fanout --provider X`, against that protocol's local server). Neither is for production.
 """
 
@@ -66,8 +66,7 @@ def _webpush() -> Transport:
 
     _require("push (Web Push)", "WEBPUSH_VAPID_PRIVATE_KEY", "WEBPUSH_VAPID_SUBJECT")
     return WebPushTransport(settings.WEBPUSH_VAPID_PRIVATE_KEY, settings.WEBPUSH_VAPID_SUBJECT,
-                            timeout=settings.PROVIDER_TIMEOUT_SECONDS,
-                            endpoint_override=settings.WEBPUSH_ENDPOINT_OVERRIDE)
+                            timeout=settings.PROVIDER_TIMEOUT_SECONDS)
 
 
 def _email() -> Transport:

@@ -22,7 +22,7 @@ class WebPushTransport(Transport):
     name = "webpush"
 
     def __init__(self, vapid_private_key: str, subject: str, ttl: int = 86400, timeout: float = 10.0,
-                 concurrency: int = 100, rate_per_s: float = 0.0, endpoint_override: str = "") -> None:
+                 concurrency: int = 100, rate_per_s: float = 0.0) -> None:
         try:
             self.vapid = Vapid.from_file(vapid_private_key) if vapid_private_key.endswith(".pem") \
                 else Vapid.from_string(vapid_private_key)
@@ -31,7 +31,6 @@ class WebPushTransport(Transport):
         self.subject, self.ttl, self.timeout = subject, ttl, timeout
         self.concurrency = concurrency
         self.rate_per_s = rate_per_s
-        self.endpoint_override = endpoint_override.rstrip("/")  # benchmarks only: a local push service
         self._session: aiohttp.ClientSession | None = None
 
     def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
@@ -45,8 +44,6 @@ class WebPushTransport(Transport):
                 raise ValueError
         except (ValueError, AttributeError):
             return permanent("invalid subscription: expected JSON with endpoint and keys", invalid_address=True)
-        if self.endpoint_override:
-            subscription["endpoint"] = f"{self.endpoint_override}/{subscription['endpoint'].rsplit('/', 1)[-1]}"
         refused = await outbound.refusal(subscription["endpoint"])
         if refused:
             return permanent(f"push endpoint refused: {refused}", invalid_address=True)

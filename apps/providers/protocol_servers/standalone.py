@@ -1,7 +1,7 @@
 """A protocol server as a process of its own (`manage.py protocol_server`), for `bench_fanout --provider X`.
 
 `write_credentials` makes throwaway credentials in a directory (an RSA service-account key for FCM, an
-EC P-256 signing key and a TLS certificate for APNs, VAPID keys for Web Push) and returns the settings
+EC P-256 signing key and a TLS certificate for APNs) and returns the settings
 that point a worker's adapter at the server with them. The server reads the same directory: the
 public halves verify what the adapter signs. Nothing here is a secret worth keeping: the directory
 is deleted after the run.
@@ -22,10 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .common import Counts, Quota, control_app, start_aiohttp
 
-PROTOCOLS = ("fcm", "apns", "webpush", "email")
+PROTOCOLS = ("fcm", "apns", "email")
 FCM_PROJECT = "bench-project"
 APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC = "BENCHKEY01", "BENCHTEAM1", "com.example.bench"
-VAPID_SUBJECT = "mailto:bench@example.test"
 FROM_EMAIL = "alerts@example.test"
 # FCM's default quota is 600,000 messages a minute per project: 10,000 a second.
 DEFAULT_QUOTA_PER_S = {"fcm": 10_000.0}
@@ -59,17 +58,6 @@ def write_credentials(protocol: str, directory: Path, port: int) -> dict[str, st
         cert, _ = self_signed_cert(directory)
         return {"APNS_KEY_FILE": str(key_path), "APNS_KEY_ID": APNS_KEY_ID, "APNS_TEAM_ID": APNS_TEAM_ID,
                 "APNS_TOPIC": APNS_TOPIC, "APNS_ENDPOINT": f"https://127.0.0.1:{port}", "APNS_CA_FILE": cert}
-    if protocol == "webpush":
-        from py_vapid import Vapid
-
-        vapid = Vapid()
-        vapid.generate_keys()
-        path = directory / "vapid.pem"
-        vapid.save_key(str(path))
-        path.chmod(0o600)
-        return {"WEBPUSH_VAPID_PRIVATE_KEY": str(path), "WEBPUSH_VAPID_SUBJECT": VAPID_SUBJECT,
-                "WEBPUSH_ENDPOINT_OVERRIDE": f"http://127.0.0.1:{port}/push",
-                "NOTIFY_OUTBOUND_ALLOWED_HOSTS": "127.0.0.1"}
     if protocol == "email":
         return {"EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend", "EMAIL_HOST": "127.0.0.1",
                 "EMAIL_PORT": str(port), "DEFAULT_FROM_EMAIL": FROM_EMAIL}
@@ -92,11 +80,6 @@ async def _start(protocol: str, port: int, directory: Path, counts: Counts, stop
         app = apns_asgi_app(_public_pem((directory / "AuthKey.p8").read_bytes()), APNS_KEY_ID, APNS_TEAM_ID,
                             APNS_TOPIC, counts=counts)
         return await start_http2_tls(app, port, str(directory / "cert.pem"), str(directory / "key.pem"), stop)
-    if protocol == "webpush":
-        from .bench_subscriptions import decrypt
-        from .webpush import webpush_app
-
-        return await start_aiohttp(webpush_app(None, decrypt, counts=counts), port)
     from aiosmtpd.smtp import SMTP
 
     from .smtp import SmtpHandler

@@ -7,7 +7,7 @@ from apps.delivery.benchmark import BenchOptions, run
 from apps.providers.fake_server import Faults
 
 FAULTS = ("5xx", "429", "timeout", "invalid")
-PROVIDERS = ("fake", "fcm", "apns", "webpush", "email")
+PROVIDERS = ("fake", "fcm", "apns", "email")  # webpush: not yet, see the README
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--devices", choices=PROFILES, default=DEFAULT_PROFILE,
                             help="device profile of the seeded fans (see seed_audience)")
         parser.add_argument("--provider", choices=PROVIDERS, default="fake",
-                            help="fake: the fake provider, 500 tokens a request; fcm, apns, webpush, email: that "
+                            help="fake: the fake provider, 500 tokens a request; fcm, apns, email: that "
                                  "real adapter against a local server speaking its protocol (every push device "
                                  "goes through it; email goes to the fans' addresses)")
         parser.add_argument("--provider-latency-ms", type=float, default=0.0)
