@@ -195,13 +195,11 @@ CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, 0)
 FAKE_PROVIDER_URL = env_str("FAKE_PROVIDER_URL", "")
 # Benchmarks: push devices of every platform (FCM, APNs, Web Push) go to the fake provider, tokens unchanged.
 FAKE_PROVIDER_ROUTE_ALL_PUSH = env_bool("FAKE_PROVIDER_ROUTE_ALL_PUSH", False)
-# Benchmarks only (bench_fanout --provider fcm|apns|webpush): push devices of every platform go to this
-# platform's real adapter, tokens unchanged; and Web Push requests to this base URL instead of the
-# subscription's origin (its path kept). Never set in production.
+# Benchmarks only (bench_fanout --provider fcm|apns): push devices of every platform go to this
+# platform's real adapter, tokens unchanged. Never set in production.
 BENCH_ROUTE_ALL_PUSH_TO = env_str("BENCH_ROUTE_ALL_PUSH_TO", "")
-if BENCH_ROUTE_ALL_PUSH_TO not in ("", "fake", "fcm", "apns", "webpush"):
-    raise ConfigError("BENCH_ROUTE_ALL_PUSH_TO", "fake, fcm, apns, webpush or empty", BENCH_ROUTE_ALL_PUSH_TO)
-WEBPUSH_ENDPOINT_OVERRIDE = env_str("WEBPUSH_ENDPOINT_OVERRIDE", "")
+if BENCH_ROUTE_ALL_PUSH_TO not in ("", "fake", "fcm", "apns"):
+    raise ConfigError("BENCH_ROUTE_ALL_PUSH_TO", "fake, fcm, apns or empty", BENCH_ROUTE_ALL_PUSH_TO)
 PROVIDER_TIMEOUT_SECONDS = env_int("PROVIDER_TIMEOUT_SECONDS", 10, 1)
 # Provider credentials. A channel whose settings are empty is "not configured": its recipients fail
 # with that reason, never silently skipped. Rates are each provider's send quota per second (0: none).
