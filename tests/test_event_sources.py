@@ -120,3 +120,28 @@ def test_event_sources_are_managed_in_the_admin(admin_client, db):
     assert source.max_audience == 10
     listing = admin_client.get("/admin/delivery/eventsource/")
     assert listing.status_code == 200 and b"orders" in listing.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unsigned_platform_event_is_refused_and_its_replay_dispatches_it_signed(stack, provider, fans):
+    """An event from before events were signed, still on the topic at an upgrade: dead-lettered, and the
+    operator's replay publishes it anew, signed, with the priority of the notification's category."""
+    from django.core.management import call_command
+
+    from apps.delivery.models import Source
+    from apps.delivery.requests import parse_request
+    from apps.delivery.service import record
+
+    recipient = fans.topic.follows.order_by("recipient_id").values_list("recipient_id", flat=True).first()
+    notification = record(parse_request({"category": "security", "audience": {"recipients": [recipient]},
+                                         "channels": ["push"], "title": "Your code"},
+                                        idempotency_key=f"old-{uuid.uuid4()}"), Source.PYTHON)[0]
+    old = json.dumps({"notification_id": notification.pk, "priority": "low"}).encode()
+    (position,) = publish([(topic_name(EVENTS), old, [])])
+    letter = wait_until(lambda: DeadLetter.objects.filter(topic=position[0], partition=position[1],
+                                                          offset=position[2]).first(), message="the dead letter")
+    assert letter.reason_kind == "invalid" and "source: required" in letter.reason, letter.reason
+    notification.refresh_from_db()
+    assert notification.status == "accepted"
+    call_command("replay_dead_letters", str(letter.pk))
+    assert completed(notification.pk).sent == 1

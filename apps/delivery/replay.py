@@ -6,11 +6,14 @@ otherwise are dropped before the provider is called, so a replay, or two, cannot
 
 A rejected event (notify.events), perhaps fixed in the admin first, is published to the topic again
 with its headers, so it meets the same validation as any event; its idempotency key keeps a second
-replay from making a second notification.
+replay from making a second notification. A rejected platform event naming a notification that exists
+(unsigned from before events were signed, or signed with a retired key) is published anew, signed, with
+the priority of the notification's category.
 """
 
 from __future__ import annotations
 
+import json
 import time
 
 from django.conf import settings
@@ -21,7 +24,8 @@ from apps.streaming.topics import EVENTS, topic_name
 from . import events, queues, records
 from .batch_message import BatchMessage
 from .dead_letters import header_bytes, payload_bytes
-from .models import DeadLetter, Notification
+from .json_checks import is_int
+from .models import PLATFORM_SOURCE, DeadLetter, Notification, NotificationStatus
 from .tasks import enqueue_batch
 
 
@@ -53,7 +57,25 @@ def replay(letter: DeadLetter) -> int:
 
 
 def _publish_again(letter: DeadLetter) -> None:
-    headers = [(name, value) for name, value in header_bytes(letter)]
-    events.producer().produce(letter.topic, payload_bytes(letter), headers=headers)
-    events.producer().flush(10)
+    notification = _platform_event_of(letter)
+    if notification is not None:  # the operator's replay is the authority: signed anew, priority from the database
+        if notification.status == NotificationStatus.ACCEPTED:  # one dispatched already needs no second event
+            events.publish_notification_event(notification.pk, notification.category.priority)
+    else:
+        headers = [(name, value) for name, value in header_bytes(letter)]
+        events.producer().produce(letter.topic, payload_bytes(letter), headers=headers)
+        events.producer().flush(10)
     DeadLetter.objects.filter(pk=letter.pk).update(replayed_at=timezone.now())
+
+
+def _platform_event_of(letter: DeadLetter) -> Notification | None:
+    """The existing notification a rejected {"notification_id": N, ...} event names (one left unsigned from
+    before events were signed, or with an expired bus key), else None."""
+    try:
+        data = json.loads(payload_bytes(letter))
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not set(data) <= {"notification_id", "priority", "source"} \
+            or data.get("source", PLATFORM_SOURCE) != PLATFORM_SOURCE or not is_int(data.get("notification_id")):
+        return None
+    return Notification.objects.select_related("category").filter(pk=data["notification_id"]).first()
