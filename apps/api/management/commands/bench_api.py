@@ -13,16 +13,14 @@ class Command(BaseCommand):
         parser.add_argument("--rate", type=float, default=200.0, help="requests per second (open loop)")
         parser.add_argument("--requests", type=int, default=2000, help="measured requests, after the warm-up")
         parser.add_argument("--warmup", type=int, default=100)
-        parser.add_argument("--workers", type=int, default=2, help="web workers (gunicorn -w)")
-        parser.add_argument("--conn-max-age", type=int, default=0,
-                            help="DATABASE_CONN_MAX_AGE of the web tier started here (the README's: 0)")
+        parser.add_argument("--workers", type=int, default=4, help="web workers (gunicorn -w; the README's: 4)")
         parser.add_argument("--url", help="an already running web tier (with its broker) instead of starting one")
 
     def handle(self, *args, **o):
         if o["rate"] <= 0 or o["requests"] < 1 or o["warmup"] < 0 or o["workers"] < 1:
             raise CommandError("--rate, --requests and --workers must be positive, --warmup not negative")
         options = LatencyOptions(rate=o["rate"], requests=o["requests"], warmup=o["warmup"], workers=o["workers"],
-                                 conn_max_age=o["conn_max_age"], url=o["url"])
+                                 url=o["url"])
         try:
             report = run(options)
         except RuntimeError as exc:
