@@ -22,6 +22,23 @@ hypothesis_settings.load_profile("suite")
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(request, django_test_environment, django_db_blocker):  # noqa: ANN001, ANN201
+    """This run's own database, always. pytest-django creates only the databases that the collected tests
+    mark or ask for through `db`; the real-stack modules here reach PostgreSQL through module fixtures it
+    cannot see, so one such file run alone used, and flushed, the development database."""
+    from django.db import connection
+    from django.test.utils import setup_databases, teardown_databases
+
+    with django_db_blocker.unblock():
+        config = setup_databases(verbosity=request.config.option.verbose, interactive=False, aliases={"default"},
+                                 serialized_aliases=set())
+    assert connection.settings_dict["NAME"].startswith("test_"), connection.settings_dict["NAME"]
+    yield
+    with django_db_blocker.unblock():
+        teardown_databases(config, verbosity=request.config.option.verbose)
+
+
+@pytest.fixture(scope="session")
 def broker():
     from apps.streaming.client import ensure_topics
     from apps.streaming.local_broker import start_tansu
