@@ -228,7 +228,7 @@ def import_recipients(stream: BinaryIO, fmt: str, workers: int = 1,
         # Spawned, not forked: a child must not inherit (and, exiting, close) this process's database
         # connection. The checks need no Django set-up.
         pool = multiprocessing.get_context("spawn").Pool(workers)
-        checked = pool.imap(_check_chunk_with_header, ((header, c) for c in _chunks(items)), chunksize=1)
+        checked = _in_parallel(pool, header, _chunks(items), window=2 * workers)
     else:
         checked = (check_chunk(header, c) for c in _chunks(items))
 
@@ -255,8 +255,19 @@ def import_recipients(stream: BinaryIO, fmt: str, workers: int = 1,
     return report
 
 
-def _check_chunk_with_header(job: tuple) -> tuple[str, list]:
-    return check_chunk(*job)
+def _in_parallel(pool, header: tuple[str, ...] | None, chunks: Iterator[list], window: int  # noqa: ANN001
+                 ) -> Iterator[tuple[str, list]]:
+    """check_chunk over the pool, in order, with at most `window` chunks in flight: the file is read no
+    faster than COPY takes the rows (Pool.imap would read it all ahead into memory)."""
+    from collections import deque
+
+    in_flight: deque = deque()
+    for chunk in chunks:
+        in_flight.append(pool.apply_async(check_chunk, (header, chunk)))
+        if len(in_flight) >= window:
+            yield in_flight.popleft().get()
+    while in_flight:
+        yield in_flight.popleft().get()
 
 
 def _upsert(cursor, report: Report) -> None:  # noqa: ANN001
