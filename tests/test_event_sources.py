@@ -23,6 +23,7 @@ from apps.streaming.topics import EVENTS, topic_name
 
 from .conftest import wait_until
 from .test_bus_fuzzing import publish
+from .test_monitoring import scrape, total
 from .test_pipeline import completed
 
 
@@ -36,7 +37,8 @@ def signed(body: bytes, key: str) -> list[tuple[str, bytes]]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_events_outside_their_sources_rights_are_dead_lettered_and_the_rest_delivered(stack, provider, fans):
+def test_events_outside_their_sources_rights_are_dead_lettered_and_the_rest_delivered(stack, provider, fans,
+                                                                                      client):
     ids = list(fans.topic.follows.order_by("recipient_id").values_list("recipient_id", flat=True)[:3])
     tag = uuid.uuid4().hex[:6]
     limited = EventSource.objects.create(name=f"orders-{tag}", allowed_audience_kinds=["recipients"], max_audience=2)
@@ -62,6 +64,7 @@ def test_events_outside_their_sources_rights_are_dead_lettered_and_the_rest_deli
     messages = [(topic_name(EVENTS), json.dumps(e).encode(), headers) for e, headers, _, _ in refused]
     messages += [(topic_name(EVENTS), json.dumps(within_limits).encode(), []),
                  (topic_name(EVENTS), signed_body, signed(signed_body, key))]
+    counted = total(scrape(client), "notify_dead_letters_total", source="events", reason_kind="unauthorized")
     positions = publish(messages)
 
     def letter_at(position: tuple[str, int, int]) -> DeadLetter | None:
@@ -77,6 +80,8 @@ def test_events_outside_their_sources_rights_are_dead_lettered_and_the_rest_deli
     keys = [body["idempotency_key"] for body, *_ in refused if "idempotency_key" in body]
     assert not Notification.objects.filter(idempotency_key__in=keys).exists()
     assert not DeadLetter.objects.filter(notification_id=999_999_999).exists()  # the forgery was never dispatched
+    assert total(scrape(client), "notify_dead_letters_total", source="events",
+                 reason_kind="unauthorized") - counted == len(refused)
 
     for sent_event, source in ((within_limits, limited), (signed_event, signing)):
         notification = wait_until(lambda e=sent_event: Notification.objects.filter(
