@@ -27,7 +27,8 @@ from apps.providers.fake_server import FakeProviderControl
 from apps.streaming.client import delete_topics, ensure_topics
 from apps.streaming.topics import all_topics
 
-from .scenarios import SCENARIOS, Run
+from .run_state import Run
+from .scenarios import SCENARIOS
 from .services import RedisServer
 
 PROVIDER_TIMEOUT_SECONDS = 2
