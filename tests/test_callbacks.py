@@ -193,7 +193,7 @@ def test_the_sweep_sends_what_no_task_carries(fast_callbacks, receiver):
     hook = endpoint(key, receiver, f"lost-{uuid.uuid4().hex[:8]}")
     name = hook.url.rsplit("/", 1)[1]
     sent = message(hook, name)
-    CallbackMessage.objects.filter(pk=sent.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    CallbackMessage.objects.filter(pk=sent.pk).update(created_at=timezone.now() - timedelta(minutes=15))
     sweep.apply_async(queue=queues.CALLBACKS)
     assert settled(sent.pk).status == MessageStatus.DELIVERED
     assert [r["id"] for r in receiver.of(name)] == [sent.pk]

@@ -17,7 +17,8 @@ from apps.delivery.outages import requeue_on_outage
 from . import attempts, messages
 from .models import CallbackEndpoint, CallbackMessage, EventType, MessageStatus
 
-SWEEP_GRACE_SECONDS = 30
+SWEEP_GRACE_SECONDS = 60  # a retry this late is carried by no task (its countdown task would have run)
+UNSENT_GRACE_SECONDS = 600  # a new message never tried this long after it was stored lost its task
 SWEEP_LOOKBACK = timedelta(days=2)
 
 
@@ -50,7 +51,7 @@ def sweep() -> int:
         status=MessageStatus.PENDING, next_attempt_at__lte=now - timedelta(seconds=SWEEP_GRACE_SECONDS))
         .exclude(leased_until__gt=now).values_list("pk", flat=True)[:10_000])
     stale_new = CallbackMessage.objects.filter(status=MessageStatus.PENDING, attempts=0, next_attempt_at=None,
-                                               created_at__lte=now - timedelta(seconds=SWEEP_GRACE_SECONDS))
+                                               created_at__lte=now - timedelta(seconds=UNSENT_GRACE_SECONDS))
     due += list(stale_new.values_list("pk", flat=True)[:10_000])
     for message_id in due:
         deliver.apply_async(args=[message_id], queue=queues.CALLBACKS)
