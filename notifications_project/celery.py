@@ -31,4 +31,7 @@ def _serve_metrics_and_wait(sender=None, **kwargs) -> None:  # noqa: ANN001, ANN
         logging.getLogger(__name__).warning("%s: providers not configured, their recipients fail: %s", name,
                                             "; ".join(idle))
     wait_for(["postgres", "redis"], name)
+    from apps.delivery.garbage_collector import tune_for_pipeline
+
+    tune_for_pipeline()
 

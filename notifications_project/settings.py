@@ -160,6 +160,9 @@ SEND_CHUNK_SIZE = env_int("NOTIFY_SEND_CHUNK_SIZE", 500, 1)
 # Internal bus messages (batch, retry and deferred topics) carry an HMAC of their body with the first key;
 # any key verifies, so a new key goes first and the old one stays listed until its messages have drained.
 BUS_SIGNING_KEYS = env_list("NOTIFY_BUS_SIGNING_KEYS", [f"derived-from-secret-key:{SECRET_KEY}"])
+# Workers and bridges collect cyclic garbage after this many new objects (Python's default: 700); 0 keeps
+# Python's defaults (apps/delivery/garbage_collector.py).
+GC_YOUNG_THRESHOLD = env_int("NOTIFY_GC_YOUNG_THRESHOLD", 50_000, 0)
 # Provider calls of one batch in flight at once, per worker process (transports that allow it).
 PROVIDER_CALLS_IN_FLIGHT = env_int("NOTIFY_PROVIDER_CALLS_IN_FLIGHT", 4, 1)
 

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.delivery import clock, epoch
 from apps.delivery.bridge import handle_batches, handle_deferred, handle_events, handle_retries, rejecter, retry_due_at
+from apps.delivery.garbage_collector import tune_for_pipeline
 from apps.delivery.outages import forget_broken_connections, is_outage
 from apps.monitoring import readiness
 from apps.preferences.models import Channel, Priority
@@ -44,6 +45,7 @@ class Command(BaseCommand):
         except BrokerNotConfigured as exc:
             raise CommandError(str(exc)) from None
 
+        tune_for_pipeline()
         grace = grace_seconds if grace_seconds is not None else settings.DEPENDENCY_GRACE_SECONDS
         due_at, hold, now = None, settings.RETRY_HOLD_SECONDS, time.time
         if role == "events":
