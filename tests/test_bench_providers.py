@@ -58,6 +58,7 @@ def test_bench_fanout_through_a_real_adapter_reaches_every_device_once(provider,
     if provider == "fcm":  # ...one HTTP request each, not a 500-token firehose
         assert report["provider"]["requests"] == report["devices"]
     assert f"{provider}-server" in report["cpu_seconds"]
+    assert report["cpu_us_per_recipient"] == round(sum(report["cpu_seconds"].values()) * 1e6 / users, 1) > 0
     assert not Notification.objects.exists()  # the run cleaned up its records
     assert credential_dirs() <= before  # and deleted its throwaway credentials
 
