@@ -45,9 +45,9 @@ def percentile(ordered: list[float], share: float) -> float:
     return ordered[min(int(share * len(ordered)), len(ordered) - 1)]
 
 
-async def _fire(url: str, token: str, run_id: str, count: int, rate: float) -> tuple[list[float], dict[int, int]]:
+async def _fire(url: str, token: str, run_id: str, count: int, rate: float) -> tuple[list[float], dict[str, int]]:
     latencies: list[float] = []
-    statuses: dict[int, int] = {}
+    statuses: dict[str, int] = {}
     body = json.dumps({"category": "goal-alerts", "audience": {"recipients": [1]}, "channels": ["push"],
                        "title": "GOAL!"})
     connector = aiohttp.TCPConnector(limit=0)
@@ -60,9 +60,13 @@ async def _fire(url: str, token: str, run_id: str, count: int, rate: float) -> t
             await asyncio.sleep(max(due - loop.time(), 0))
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
                        "Idempotency-Key": f"bench-api-{run_id}-{index}-{uuid.uuid4().hex[:6]}"}
-            async with session.post(f"{url}/api/notifications", data=body, headers=headers) as answer:
-                await answer.read()
-                statuses[answer.status] = statuses.get(answer.status, 0) + 1
+            try:
+                async with session.post(f"{url}/api/notifications", data=body, headers=headers) as answer:
+                    await answer.read()
+                    status = str(answer.status)
+            except (aiohttp.ClientError, OSError) as exc:  # counted, not fatal: the report says how many
+                status = type(exc).__name__
+            statuses[status] = statuses.get(status, 0) + 1
             latencies.append((loop.time() - due) * 1000)
 
         await asyncio.gather(*(one(i) for i in range(count)))
@@ -127,7 +131,7 @@ def run(options: LatencyOptions) -> dict:
             "web_workers": options.workers if options.url is None else None,
             "rate_per_s": options.rate,
             "requests": options.requests, "achieved_per_s": round(options.requests / seconds, 1),
-            "statuses": {str(k): v for k, v in sorted(statuses.items())},
+            "statuses": dict(sorted(statuses.items())),
             "p50_ms": round(percentile(ordered, 0.50), 2), "p90_ms": round(percentile(ordered, 0.90), 2),
             "p99_ms": round(percentile(ordered, 0.99), 2), "max_ms": round(ordered[-1], 2),
             "load_average": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}
