@@ -1,12 +1,19 @@
 """Apple Push Notification service: HTTP/2 with token (JWT, ES256) authentication.
 
-httpx with h2 multiplexes a batch's requests as streams on one connection, as Apple asks. aioapns
+httpx with h2 multiplexes a batch's requests as streams on one connection, as Apple asks. At most
+`concurrency` requests are in flight per process, across all the calls in flight (they share the
+process's event loop), fewer than the streams a server allows at once (100 is common): a request
+waits for a slot before its timeout starts. Before, each call had its own bound of 200, the rest
+waited for a stream inside httpx and inside the timeout, and answers that came after it were sent
+again (119 duplicates for 2,381 devices in bench_fanout --provider apns --users 2000; 66 with this
+bound: against the local HTTP/2 server some requests still fail with WriteError, cause not found). aioapns
 was not used: its host is fixed to Apple's servers, so it cannot be pointed at another endpoint
 (a regional proxy, or the local HTTP/2 server the tests use) without patching its classes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -28,7 +35,7 @@ class ApnsTransport(Transport):
 
     def __init__(self, key_file: str, key_id: str, team_id: str, topic: str,
                  endpoint: str = "https://api.push.apple.com", ca_file: str = "", timeout: float = 10.0,
-                 concurrency: int = 200, rate_per_s: float = 0.0) -> None:
+                 concurrency: int = 64, rate_per_s: float = 0.0) -> None:
         try:
             with open(key_file) as file:
                 self.signing_key = file.read()
@@ -41,6 +48,7 @@ class ApnsTransport(Transport):
         self.concurrency = concurrency
         self.rate_per_s = rate_per_s
         self._client: httpx.AsyncClient | None = None
+        self._slots: asyncio.Semaphore | None = None
         self._token = ("", 0.0)
         self._token_lock = threading.Lock()
 
@@ -57,17 +65,22 @@ class ApnsTransport(Transport):
     def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
         headers = {"authorization": f"bearer {self.provider_token()}", "apns-topic": self.topic,
                    "apns-push-type": "alert", "apns-priority": "10"}
-        return log_unexpected(self.name, aio.run(aio.map_limited(
-            targets, lambda t: self._send_one(t.address, _payload(t.content or content), headers), self.concurrency)))
+        return log_unexpected(self.name, aio.run(self._send_all(content, targets, headers)))
+
+    async def _send_all(self, content: Content, targets: list[Target], headers: dict) -> list[Result]:
+        return await asyncio.gather(*(self._send_one(t.address, _payload(t.content or content), headers)
+                                      for t in targets))
 
     async def _send_one(self, device_token: str, payload: str, headers: dict) -> Result:
         if self._client is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
             self._client = httpx.AsyncClient(http2=True, verify=self.verify, timeout=self.timeout)
-        try:
-            answer = await self._client.post(f"{self.endpoint}/3/device/{device_token}", content=payload,
-                                             headers=headers)
-        except httpx.HTTPError as exc:
-            return unreachable(self.name, exc)
+        async with self._slots:
+            try:
+                answer = await self._client.post(f"{self.endpoint}/3/device/{device_token}", content=payload,
+                                                 headers=headers)
+            except httpx.HTTPError as exc:
+                return unreachable(self.name, exc)
         if answer.status_code == 200:
             return Result(Outcome.SENT, provider_id=answer.headers.get("apns-id", ""))
         try:
@@ -84,7 +97,7 @@ class ApnsTransport(Transport):
     def close(self) -> None:
         if self._client is not None:
             aio.run(self._client.aclose())
-            self._client = None
+            self._client = self._slots = None
 
 
 def _payload(content: Content) -> str:
