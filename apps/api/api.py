@@ -16,8 +16,11 @@ Each app keeps its operations in a ninja Router of its own and is mounted here, 
     api.add_router("/callbacks/", "apps.callbacks.api_routes.router")
 
 Bodies are parsed by apps/api/body.py (413, 415, and the shared JSON checks); every error handler is in
-apps/api/errors.py and answers {"error": ..., "field": ...}; declare the error statuses an operation
-can answer in its `response=` so the document (and schemathesis, tests/test_api_schema.py) knows them.
+apps/api/errors.py and answers {"error": ..., "field": ...}. The document gets 400, 401, 413, 415 and 503
+wherever an operation can meet them (apps/api/openapi.py); declare the others an operation answers (403,
+404, 409, 422, 429: AUTH_ERRORS has 401/403/429) in its `response=`, or schemathesis
+(tests/test_api_schema.py) fails it. A new operation needs its row in the README's table
+(tests/test_api_docs.py).
 """
 
 from __future__ import annotations
