@@ -219,3 +219,19 @@ def test_cancel_stops_the_remaining_batches_and_accounts_for_everyone(sender, st
     assert done.sent < expected_counts(CROWD_TOPIC)[0]  # it did stop
     assert provider.stats()["unique"] == done.sent and provider.stats()["duplicates"] == 0
     assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.CANCELLED
+
+
+def test_a_send_that_finishes_while_paused_is_completed_on_resume(sender, stack, provider, fans):
+    from apps.preferences.models import Category
+
+    provider.reset(latency_ms=1500)  # the one batch of 3,000 is in flight when the pause comes: it finishes
+    campaign = Campaign.objects.create(name="short", category=Category.objects.get(slug="goal-alerts"),
+                                       template=make_template(push_title="Hi"), channels=["push"],
+                                       audience_kind="topic", topic=Topic.objects.get(slug="test-fans"))
+    notification = service.launch(campaign.pk)
+    wait_until(lambda: provider.stats()["requests"] > 0, timeout=60, message="the batch to be sending")
+    sender.post("/admin/campaigns/campaign/", {"action": "pause_campaigns", "_selected_action": [campaign.pk]})
+    completed(notification.pk)
+    assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.PAUSED
+    sender.post("/admin/campaigns/campaign/", {"action": "resume_campaigns", "_selected_action": [campaign.pk]})
+    assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.COMPLETED  # not "running" for ever

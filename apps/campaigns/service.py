@@ -209,11 +209,20 @@ def resume(campaign: Campaign, user) -> int:  # noqa: ANN001
     if campaign.status != CampaignStatus.PAUSED:
         raise CampaignError(f"a {campaign.status} campaign is not paused")
     handed = _release(campaign, "")
+    # running first, so a send that completes from now on completes the campaign (on_notification_completed)
+    Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.RUNNING)
     running = bool(_active_notification_ids(campaign)) or CampaignPart.objects.filter(
         run__campaign=campaign, state=PartState.PENDING).exists()  # local-time waves still to come
-    PeriodicTask.objects.filter(pk=campaign.periodic_task_id).update(enabled=True)
-    Campaign.objects.filter(pk=campaign.pk).update(
-        status=CampaignStatus.RUNNING if running or not campaign.periodic_task_id else CampaignStatus.SCHEDULED)
+    if running:
+        final = CampaignStatus.RUNNING
+    elif campaign.runs.exists() and campaign.schedule_kind != ScheduleKind.RECURRING:
+        final = CampaignStatus.COMPLETED  # its send finished while it was paused (batches in flight finish)
+    else:
+        final = CampaignStatus.SCHEDULED  # beat's fire (or a recurring campaign's next one) is still to come
+    if final != CampaignStatus.RUNNING:
+        Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.RUNNING).update(status=final)
+    if final != CampaignStatus.COMPLETED:
+        PeriodicTask.objects.filter(pk=campaign.periodic_task_id).update(enabled=True)
     record_event(campaign, user, "resumed", f"{handed} batch(es) handed back")
     return handed
 
