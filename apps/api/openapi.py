@@ -33,6 +33,12 @@ class DocumentedNinjaAPI(NinjaAPI):
     def get_openapi_schema(self, *, path_prefix: str | None = None, path_params: dict | None = None) -> Any:  # noqa: ANN401
         if path_prefix is None:
             path_prefix = self.get_root_path(path_params or {})
+        cache = self.__dict__.setdefault("_documents", {})
+        if path_prefix not in cache:  # the operations are fixed once the routers are mounted; building takes ~0.5 s
+            cache[path_prefix] = self._build(path_prefix)
+        return cache[path_prefix]
+
+    def _build(self, path_prefix: str) -> Any:  # noqa: ANN401
         document = ScopedOpenAPISchema(self, path_prefix)
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         schemas.setdefault("ErrorOut", ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}"))
