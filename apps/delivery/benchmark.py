@@ -100,6 +100,7 @@ def run(options: BenchOptions, show_progress: bool = True) -> dict:
         report["cpu_us_per_recipient"] = round(sum(cpu.values()) * 1e6 / max(report["recipients"], 1), 1)
         return report
     finally:
+        stack.stop(keep=("broker",))  # first, or a bridge writes the run's epoch key again after clean_up
         clean_up(run_id, options.keep_records)
         stack.stop()
 
