@@ -68,6 +68,10 @@ def test_every_admin_changelist_and_change_form_renders_with_real_data(staff_cli
                             recipient=recipient, channel="push", status=1, updated_at=timezone.now())
     DeadLetter.objects.create(topic="notify.events", reason="not JSON")
     ApiKey.objects.create(name="svc", token_sha256="0" * 64)
+    from apps.delivery.models import Erasure, EventSource
+
+    EventSource.objects.create(name="auth-service")
+    Erasure.objects.create(recipient_id=999_999, external_id_sha256="0" * 64, requested_by="api key svc")
     from apps.audience.models import Segment
 
     Segment.objects.create(name="spanish", filters={"locale": "es"})
