@@ -27,7 +27,7 @@ from .web_server import SECRET_KEY, web_server
 # Creates the test database (pytest-django makes it only for a session with a django_db test); each test runs
 # in a transaction of its own, so the module's committed fixtures stay for the server to see.
 pytestmark = pytest.mark.django_db
-EXAMPLES = 30  # per operation and phase; the whole file runs in about a minute
+EXAMPLES = 10  # per operation and phase, derandomized: CI time; --hypothesis-profile=explore style runs can raise it
 
 
 @pytest.fixture(scope="module")

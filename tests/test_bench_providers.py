@@ -19,7 +19,7 @@ from apps.delivery.models import Notification
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # Email goes one mail at a time per SMTP connection (apps/providers/email.py): fewer fans keep it short.
-USERS = {"fcm": 2000, "email": 500}
+USERS = {"fcm": 600, "email": 500}
 
 
 @pytest.fixture
