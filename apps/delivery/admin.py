@@ -94,11 +94,15 @@ class DeadLetterAdmin(admin.ModelAdmin):
         self.message_user(request, f"{queued} recipient(s) queued again.", messages.SUCCESS)
 
 
+def audience_kinds_field() -> forms.MultipleChoiceField:
+    """The audience-kind allow-list that API keys and event sources share (SendLimits)."""
+    return forms.MultipleChoiceField(choices=[(k, k) for k in AUDIENCE_KINDS], widget=forms.CheckboxSelectMultiple,
+                                     required=False, help_text="None ticked: any kind of audience.")
+
+
 class ApiKeyForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(choices=ApiScope.choices, widget=forms.CheckboxSelectMultiple, required=False)
-    allowed_audience_kinds = forms.MultipleChoiceField(
-        choices=[(k, k) for k in AUDIENCE_KINDS], widget=forms.CheckboxSelectMultiple, required=False,
-        help_text="None ticked: any kind of audience.")
+    allowed_audience_kinds = audience_kinds_field()
 
     class Meta:
         model = ApiKey
@@ -127,9 +131,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 class EventSourceForm(forms.ModelForm):
-    allowed_audience_kinds = forms.MultipleChoiceField(
-        choices=[(k, k) for k in AUDIENCE_KINDS], widget=forms.CheckboxSelectMultiple, required=False,
-        help_text="None ticked: any kind of audience.")
+    allowed_audience_kinds = audience_kinds_field()
 
     class Meta:
         model = EventSource
