@@ -74,9 +74,19 @@ def pick(driver, field: str, term: str, shown: str) -> None:  # noqa: ANN001
     by_css(driver, f"#id_{field} + .select2 .select2-selection").click()
     box = wait(driver, lambda: driver.find_elements("css selector", ".select2-container--open .select2-search__field"))
     box[0].send_keys(term)
-    option = wait(driver, lambda: next((o for o in driver.find_elements("css selector", ".select2-results__option")
-                                        if shown in o.text), None), message=f"{shown} offered in {field}")
-    option.click()
+
+    def choose() -> bool:
+        # select2 redraws the list when the search answers: an option found in the list before goes stale, and
+        # the wait finds it again in the new one
+        option = next((o for o in driver.find_elements("css selector", ".select2-results__option")
+                       if shown in o.text), None)
+        if option is not None:
+            option.click()
+        return option is not None
+
+    wait(driver, choose, message=f"{shown} offered in {field}")
+    wait(driver, lambda: shown in text_of(driver, f"#id_{field} + .select2 .select2-selection__rendered"),
+         message=f"{shown} chosen in {field}")
 
 
 def shot(driver, name: str) -> None:  # noqa: ANN001
