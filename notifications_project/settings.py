@@ -53,11 +53,14 @@ INSTALLED_APPS = [
     "apps.callbacks",
     "apps.inbox",
     "apps.monitoring",
-    "apps.chaos",
     "apps.providers",
     "apps.streaming",
     "apps.api",
 ]
+# The development harness (benchmarks, chaos, the process stack, local protocol servers, seeding): local runs
+# only; the production image leaves the folder out.
+if DEVELOPMENT:
+    INSTALLED_APPS.append("apps.harness")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -11,7 +11,7 @@ from django.conf import settings
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
-from apps.providers.fake_server import FakeProviderControl
+from apps.harness.fake_server import FakeProviderControl
 
 # The same fuzzed inputs on every run, so a CI result does not depend on luck. To explore new ones:
 # pytest tests/test_hostile_input.py --hypothesis-profile=explore
@@ -66,7 +66,7 @@ def redis_cleanup():
 @pytest.fixture(scope="session")
 def stack(django_db_setup, django_db_blocker, broker):
     """The real pipeline: dispatch and send workers, the events bridge and two send bridges."""
-    from apps.delivery.processes import Stack
+    from apps.harness.processes import Stack
 
     stack = Stack()
     stack.env["KAFKA_BOOTSTRAP_SERVERS"] = broker
@@ -100,7 +100,7 @@ CROWD_TOPIC = "test-crowd"
 @pytest.fixture
 def crowd(transactional_db):
     """20,000 seeded fans: four send batches of 5,000, for tests that need several batches in flight."""
-    from apps.audience.seeding import seed_audience
+    from apps.harness.seeding import seed_audience
 
     return seed_audience(20_000, CROWD_TOPIC)
 
@@ -108,7 +108,7 @@ def crowd(transactional_db):
 @pytest.fixture
 def fans(transactional_db):
     """3,000 seeded fans of one topic (transactional: the worker processes must see them)."""
-    from apps.audience.seeding import seed_audience
+    from apps.harness.seeding import seed_audience
 
     return seed_audience(3000, "test-fans")
 

@@ -188,7 +188,7 @@ def _send_to(call, recipient: Recipient) -> Notification:  # noqa: ANN001
 
 
 def test_unregistered_and_invalidated_tokens_are_no_longer_sent_to(call, stack, provider):
-    from apps.providers.fake_server import Faults
+    from apps.harness.fake_server import Faults
 
     ada = _recipient(call)
     keep, drop = (f"fake:{ada.pk:010d}:{name}" for name in ("keep", "drop"))

@@ -17,8 +17,8 @@ from apps.callbacks.models import CallbackAttempt, CallbackEndpoint, CallbackMes
 from apps.callbacks.tasks import deliver, sweep
 from apps.delivery import queues
 from apps.delivery.models import ApiKey, ApiScope, Notification
-from apps.providers import protocol_servers as servers
-from apps.providers.fake_server import Faults
+from apps.harness import protocol_servers as servers
+from apps.harness.fake_server import Faults
 from apps.providers.standard_webhooks import new_secret
 
 from .conftest import wait_until

@@ -16,8 +16,8 @@ from django_celery_beat.models import PeriodicTask
 from apps.audience.models import Recipient, Topic
 from apps.campaigns import service
 from apps.campaigns.models import Campaign, CampaignEvent, CampaignRun, Template
+from apps.harness import protocol_servers as servers
 from apps.preferences.models import Category, Preference
-from apps.providers import protocol_servers as servers
 
 from .test_campaigns import campaign_form, make_template
 

@@ -4,8 +4,8 @@ restarted and PostgreSQL connections terminated mid-run; two beats, one killed. 
 
 import pytest
 
-from apps.chaos.runner import ChaosOptions, run
-from apps.chaos.scenarios import SEND_BATCH
+from apps.harness.chaos.runner import ChaosOptions, run
+from apps.harness.chaos.scenarios import SEND_BATCH
 
 USERS = 10_000
 

@@ -133,7 +133,7 @@ def test_env_file_documents_every_provider_variable():
 
 
 def test_benchmark_harness_runs_the_same_queue_groups_and_bridges(document):
-    from apps.delivery.processes import Stack
+    from apps.harness.processes import Stack
 
     started: list[list[str]] = []
     stack = Stack()
@@ -151,7 +151,7 @@ def test_benchmark_harness_runs_the_same_queue_groups_and_bridges(document):
     assert {shape(argv) for argv in started} == {shape(argv) for argv in services}
     # Every harness (the benchmarks, chaos, the test suite's stack) starts the pipeline through start_pipeline,
     # so the check above covers them all; none starts workers or bridges of its own beside it.
-    harnesses = ["apps/delivery/benchmark.py", "apps/delivery/bench_priority.py", "apps/chaos/runner.py",
+    harnesses = ["apps/harness/benchmark.py", "apps/harness/bench_priority.py", "apps/harness/chaos/runner.py",
                  "tests/conftest.py"]
     for path in harnesses:
         source = (compose.ROOT / path).read_text()
@@ -212,9 +212,9 @@ def _healthy(service: compose.LocalService, deadline: float) -> str | None:
 def test_every_application_service_runs_delivers_and_is_healthy(document, transactional_db, broker, tmp_path):
     from apps.audience.models import Device, Recipient
     from apps.delivery.models import ApiKey, ApiScope
-    from apps.delivery.processes import Stack, database_url
+    from apps.harness.fake_server import FakeProviderControl
+    from apps.harness.processes import Stack, database_url
     from apps.preferences.defaults import ensure_default_categories
-    from apps.providers.fake_server import FakeProviderControl
     from apps.streaming.client import delete_topics
     from apps.streaming.topics import all_topics
 

@@ -13,11 +13,11 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from apps.audience.models import Device, Recipient
-from apps.audience.seeding import seed_audience, topic_profile
-from apps.delivery.benchmark import expected_devices
 from apps.delivery.models import Delivery
 from apps.delivery.service import notify
-from apps.providers.fake_server import TokenCounter, seeded_key
+from apps.harness.benchmark import expected_devices
+from apps.harness.fake_server import TokenCounter, seeded_key
+from apps.harness.seeding import seed_audience, topic_profile
 
 from .test_pipeline import completed, expected_counts
 
@@ -129,7 +129,7 @@ def test_fan_out_to_a_realistic_audience_reaches_every_active_device_exactly_onc
 def test_a_device_that_fails_for_now_is_retried_alone_when_the_users_other_device_took_it(stack, provider):
     """A user with a phone and a tablet: the tablet's token answers Unavailable, the phone's is sent. The user is
     recorded sent, and the tablet alone is tried again until it gets the message: each device exactly once."""
-    from apps.providers.fake_server import Faults
+    from apps.harness.fake_server import Faults
 
     seed_audience(2000, "real-retry", devices="realistic")
     provider.reset(Faults(fail_unavailable=0.05, retry_after_s=0.0))  # 5 attempts all failing: ~1e-7 a device

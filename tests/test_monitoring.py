@@ -15,9 +15,9 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 
 from apps.delivery.service import notify
+from apps.harness.fake_server import Faults
 from apps.monitoring import views
 from apps.monitoring.logs import ContextFilter, JsonFormatter, log_context
-from apps.providers.fake_server import Faults
 from apps.streaming.lag import group_lag
 from apps.streaming.topics import bridge_groups
 

@@ -99,7 +99,7 @@ def test_redelivered_batch_message_sends_nothing_twice(stack, provider, fans):
 
 @pytest.mark.django_db(transaction=True)
 def test_killing_a_bridge_mid_run_loses_nothing(stack, provider, transactional_db):
-    from apps.audience.seeding import seed_audience
+    from apps.harness.seeding import seed_audience
 
     seed_audience(20_000, "kill-fans")
     notification = notify(category="goal-alerts", audience={"topic": "kill-fans"}, channels=["push"], title="GOAL",

@@ -14,10 +14,10 @@ from django.test import override_settings
 from apps.audience.models import Recipient
 from apps.delivery.models import ApiKey, ApiScope, DeliveryStatus
 from apps.delivery.service import notify
+from apps.harness import protocol_servers as servers
 from apps.preferences import links
 from apps.preferences.models import Preference, QuietHours
 from apps.preferences.quiet_hours import quiet_until
-from apps.providers import protocol_servers as servers
 
 from .test_pipeline import completed
 

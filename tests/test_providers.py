@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.test import override_settings
 
-from apps.providers import protocol_servers as servers
+from apps.harness import protocol_servers as servers
 from apps.providers import registry
 from apps.providers.base import Content, NotConfigured, Outcome, Target
 from apps.providers.standard_webhooks import new_secret, signed_headers

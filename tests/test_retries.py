@@ -11,8 +11,8 @@ from apps.audience.models import Device, Follow
 from apps.delivery import ratelimit
 from apps.delivery.models import DeadLetter, Delivery, DeliveryStatus
 from apps.delivery.service import notify
+from apps.harness.fake_server import Faults
 from apps.preferences.models import Category
-from apps.providers.fake_server import Faults
 
 from .conftest import wait_until
 from .test_pipeline import completed, expected_counts

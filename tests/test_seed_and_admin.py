@@ -4,7 +4,7 @@ from django.core.management.base import CommandError
 from django.urls import reverse
 
 from apps.audience.models import Device, Follow, Recipient, Topic
-from apps.audience.seeding import seed_audience
+from apps.harness.seeding import seed_audience
 from apps.preferences.models import Preference
 
 pytestmark = pytest.mark.django_db

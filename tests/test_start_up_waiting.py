@@ -55,9 +55,9 @@ def ports():
 def test_processes_wait_for_dependencies_and_report_them(transactional_db, ports, tmp_path):
     from apps.audience.models import Device, Recipient
     from apps.delivery.models import ApiKey, ApiScope, Delivery, DeliveryStatus
-    from apps.delivery.processes import Stack
+    from apps.harness.fake_server import FakeProviderControl
+    from apps.harness.processes import Stack
     from apps.preferences.defaults import ensure_default_categories
-    from apps.providers.fake_server import FakeProviderControl
     from apps.streaming.local_broker import start_tansu
 
     document = compose.interpolate(compose.load_yaml(compose.COMPOSE_FILE),

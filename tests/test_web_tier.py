@@ -104,7 +104,7 @@ def test_many_open_streams_leave_other_requests_fast_and_get_their_events(server
 
 
 def test_a_production_start_without_an_https_base_url_refuses_in_one_line(tmp_path):
-    from apps.delivery.processes import Stack
+    from apps.harness.processes import Stack
 
     from .web_server import production_env
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from apps.delivery.processes import Stack
+from apps.harness.processes import Stack
 from apps.streaming.local_broker import free_port
 
 SECRET_KEY = "web-tier-test-secret"  # a production start refuses the dev default

@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.api.latency_bench import LatencyOptions, run
+from apps.harness.api_latency_bench import LatencyOptions, run
 
 
 class Command(BaseCommand):

@@ -2,8 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.chaos.runner import ChaosOptions, run
-from apps.chaos.scenarios import SCENARIOS
+from apps.harness.chaos.runner import ChaosOptions, run
+from apps.harness.chaos.scenarios import SCENARIOS
 
 
 class Command(BaseCommand):

@@ -3,8 +3,8 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import OperationalError
 
-from apps.audience.device_profiles import DEFAULT_PROFILE, PROFILES
-from apps.audience.seeding import seed_audience
+from apps.harness.device_profiles import DEFAULT_PROFILE, PROFILES
+from apps.harness.seeding import seed_audience
 from apps.monitoring.progress_bar import ProgressBar
 
 

@@ -15,18 +15,19 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from apps.audience.device_profiles import DEFAULT_PROFILE
 from apps.audience.models import Device, Recipient
+from apps.delivery import progress, records
+from apps.delivery.models import Delivery, Notification
+from apps.delivery.service import notify
 from apps.monitoring.progress_bar import ProgressBar
 from apps.preferences.defaults import ensure_default_categories
 from apps.preferences.models import Category, CategoryKind, Priority
-from apps.providers.fake_server import FakeProviderControl
 from apps.streaming.client import ensure_topics
 
-from . import benchmark, progress, records
-from .models import Delivery, Notification
+from . import benchmark
+from .device_profiles import DEFAULT_PROFILE
+from .fake_server import FakeProviderControl
 from .processes import Stack
-from .service import notify
 
 BLAST_CATEGORY = "bench-blast"
 

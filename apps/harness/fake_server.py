@@ -8,7 +8,7 @@ a share of tokens answered "Unregistered". Which
 tokens are invalid is decided by their hash, so a token stays invalid when it is retried. It accepts
 tokens of any shape and counts them per token. Seeded tokens carry their device's key (fake tokens
 "fake:<recipient id>:<hex>", realistic ones 11 digits at a fixed place, see
-apps/audience/device_profiles.py): their counts live in byte arrays indexed by that key (2.5 MB for
+apps/harness/device_profiles.py): their counts live in byte arrays indexed by that key (2.5 MB for
 2.5M devices, where a dict of 160-character tokens would take hundreds), other tokens in a dict.
 It also counts the bytes of the requests it is sent.
 """

@@ -13,9 +13,9 @@ from django.db import connection
 from apps.delivery import progress, records
 from apps.delivery.models import Delivery, DeliveryStatus, Notification
 from apps.delivery.outages import OUTAGES, forget_broken_connections
-from apps.delivery.processes import Stack
 from apps.delivery.service import notify
-from apps.providers.fake_server import FakeProviderControl
+from apps.harness.fake_server import FakeProviderControl
+from apps.harness.processes import Stack
 
 from .services import RedisServer
 

@@ -10,18 +10,18 @@ from dataclasses import asdict, dataclass
 from django.conf import settings
 from django.db import connection
 
-from apps.audience.device_profiles import DEFAULT_PROFILE
 from apps.audience.models import Follow, Topic
-from apps.audience.seeding import seed_audience, topic_profile
+from apps.delivery import events, progress, records
+from apps.delivery.models import DeadLetter, Delivery, DeliveryStatus, Notification
+from apps.delivery.service import notify
 from apps.monitoring.progress_bar import ProgressBar
-from apps.providers.fake_server import FakeProviderControl, Faults
 from apps.streaming.client import delete_topics, ensure_topics
 from apps.streaming.topics import all_topics
 
-from . import events, progress, records
-from .models import DeadLetter, Delivery, DeliveryStatus, Notification
+from .device_profiles import DEFAULT_PROFILE
+from .fake_server import FakeProviderControl, Faults
 from .processes import Stack, cpu_by_command, cpu_seconds, peak_rss_mb, process_tree
-from .service import notify
+from .seeding import seed_audience, topic_profile
 
 
 @dataclass

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from apps.providers.protocol_servers.standalone import PROTOCOLS, serve
+from apps.harness.protocol_servers.standalone import PROTOCOLS, serve
 
 
 class Command(BaseCommand):

@@ -2,8 +2,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.audience.device_profiles import DEFAULT_PROFILE, PROFILES
-from apps.delivery.bench_priority import PriorityBenchOptions, run
+from apps.harness.bench_priority import PriorityBenchOptions, run
+from apps.harness.device_profiles import DEFAULT_PROFILE, PROFILES
 
 
 class Command(BaseCommand):

@@ -17,9 +17,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from apps.delivery import queues
 from apps.streaming.local_broker import free_port, start_tansu, wait_for_port
-
-from . import queues
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -119,7 +118,7 @@ class Stack:
         """A local server speaking `protocol` (fcm, apns, email), with throwaway credentials in a
         temporary directory (removed by stop()); the workers started after this get the settings that
         point that adapter at it. Returns the URL of its stats (FakeProviderControl reads them)."""
-        from apps.providers.protocol_servers.standalone import write_credentials
+        from apps.harness.protocol_servers.standalone import write_credentials
 
         port, control_port = free_port(), free_port()
         directory = Path(tempfile.mkdtemp(prefix=f"notify-{protocol}-"))

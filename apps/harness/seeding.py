@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils.text import slugify
 
+from apps.audience.models import Follow, Topic
 from apps.preferences.defaults import ensure_default_categories
 
 from .device_profiles import DEVICES_SQL, EXTERNAL_ID_PREFIX, check_profile
-from .models import Follow, Topic
 
 TIMEZONES = ["Europe/London", "Europe/Madrid", "America/New_York", "Asia/Tokyo", "Australia/Sydney", ""]
 

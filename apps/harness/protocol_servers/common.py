@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from ..fake_server import TokenCounter
+from apps.harness.fake_server import TokenCounter
 
 
 def free_port() -> int:

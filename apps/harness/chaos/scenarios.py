@@ -22,9 +22,9 @@ from django.utils import timezone
 from apps.delivery import progress
 from apps.delivery.events import producer, publish_notification_event
 from apps.delivery.models import DeadLetter, Delivery, DeliveryStatus
-from apps.delivery.processes import Stack
+from apps.harness.fake_server import Faults
+from apps.harness.processes import Stack
 from apps.preferences.models import Channel, Priority
-from apps.providers.fake_server import Faults
 from apps.streaming.topics import DEFERRED, EVENTS, RETRY, channel_topic, topic_name
 
 from .beat_scenario import beat

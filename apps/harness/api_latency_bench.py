@@ -24,10 +24,11 @@ from django.conf import settings
 
 from apps.delivery import events, progress
 from apps.delivery.models import ApiKey, ApiScope, Notification
-from apps.delivery.processes import Stack
 from apps.streaming.client import delete_topics, ensure_topics
 from apps.streaming.local_broker import free_port
 from apps.streaming.topics import all_topics
+
+from .processes import Stack
 
 WEB = ["gunicorn", "notifications_project.asgi:application", "-k", "uvicorn_worker.UvicornWorker", "--preload"]
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from apps.providers.fake_server import serve
+from apps.harness.fake_server import serve
 
 
 class Command(BaseCommand):

@@ -2,9 +2,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.audience.device_profiles import DEFAULT_PROFILE, PROFILES
-from apps.delivery.benchmark import BenchOptions, run
-from apps.providers.fake_server import Faults
+from apps.harness.benchmark import BenchOptions, run
+from apps.harness.device_profiles import DEFAULT_PROFILE, PROFILES
+from apps.harness.fake_server import Faults
 
 FAULTS = ("5xx", "429", "timeout", "invalid")
 PROVIDERS = ("fake", "fcm", "apns", "email")  # webpush: not yet, see the README

@@ -17,13 +17,13 @@ from django.conf import settings
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 
 from apps.audience.models import Follow
-from apps.audience.seeding import seed_audience
 from apps.delivery import events, progress
-from apps.delivery.benchmark import delete_notifications, warm_up
 from apps.delivery.models import DeadLetter
-from apps.delivery.processes import Stack
+from apps.harness.benchmark import delete_notifications, warm_up
+from apps.harness.fake_server import FakeProviderControl
+from apps.harness.processes import Stack
+from apps.harness.seeding import seed_audience
 from apps.monitoring.progress_bar import ProgressBar
-from apps.providers.fake_server import FakeProviderControl
 from apps.streaming.client import delete_topics, ensure_topics
 from apps.streaming.topics import all_topics
 

@@ -1,6 +1,0 @@
-from django.apps import AppConfig
-
-
-class ChaosConfig(AppConfig):
-    name = "apps.chaos"
-    verbose_name = "Chaos scenarios"
