@@ -16,7 +16,7 @@ def _serve_metrics_and_wait(sender=None, **kwargs) -> None:  # noqa: ANN001, ANN
     sets it). Then, before it consumes, it waits for PostgreSQL and Redis if they are down, rather than exit."""
     port = os.environ.get("METRICS_PORT")
     if port:
-        from apps.monitoring.metrics import serve_metrics
+        from apps.core.metrics import serve_metrics
 
         serve_metrics(int(port))
     from django.conf import settings
@@ -31,7 +31,7 @@ def _serve_metrics_and_wait(sender=None, **kwargs) -> None:  # noqa: ANN001, ANN
         logging.getLogger(__name__).warning("%s: providers not configured, their recipients fail: %s", name,
                                             "; ".join(idle))
     wait_for(["postgres", "redis"], name)
-    from apps.delivery.garbage_collector import tune_for_pipeline
+    from apps.core.garbage_collector import tune_for_pipeline
 
     tune_for_pipeline()
 

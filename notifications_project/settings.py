@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",  # admin login lockout
     "ninja",  # its static files: the API docs page works offline and with DEBUG off (whitenoise)
+    "apps.core",
     "apps.audience",
     "apps.preferences",
     "apps.campaigns",
@@ -53,6 +54,7 @@ INSTALLED_APPS = [
     "apps.callbacks",
     "apps.inbox",
     "apps.monitoring",
+    "apps.bridge",
     "apps.providers",
     "apps.streaming",
     "apps.api",
@@ -154,7 +156,7 @@ if KAFKA_MIN_INSYNC_REPLICAS > KAFKA_REPLICATION_FACTOR:
     raise ConfigError("KAFKA_MIN_INSYNC_REPLICAS", f"at most KAFKA_REPLICATION_FACTOR ({KAFKA_REPLICATION_FACTOR})",
                       str(KAFKA_MIN_INSYNC_REPLICAS))
 
-# Bulk workers sharing a host with PostgreSQL may lower their backends' CPU priority (apps/delivery/db_priority.py).
+# Bulk workers sharing a host with PostgreSQL may lower their backends' CPU priority (apps/core/db_priority.py).
 DB_NICE = env_int("NOTIFY_DB_NICE", 0, 0)
 
 # Fan-out sizes.
@@ -164,12 +166,12 @@ SEND_CHUNK_SIZE = env_int("NOTIFY_SEND_CHUNK_SIZE", 500, 1)
 # any key verifies, so a new key goes first and the old one stays listed until its messages have drained.
 BUS_SIGNING_KEYS = env_list("NOTIFY_BUS_SIGNING_KEYS", [f"derived-from-secret-key:{SECRET_KEY}"])
 # Workers and bridges collect cyclic garbage after this many new objects (Python's default: 700); 0 keeps
-# Python's defaults (apps/delivery/garbage_collector.py).
+# Python's defaults (apps/core/garbage_collector.py).
 GC_YOUNG_THRESHOLD = env_int("NOTIFY_GC_YOUNG_THRESHOLD", 50_000, 0)
 # Provider calls of one batch in flight at once, per worker process (transports that allow it).
 PROVIDER_CALLS_IN_FLIGHT = env_int("NOTIFY_PROVIDER_CALLS_IN_FLIGHT", 4, 1)
 
-# Celery: Redis broker, one queue per purpose (see apps/delivery/queues.py).
+# Celery: Redis broker, one queue per purpose (see apps/core/queues.py).
 CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", REDIS_URL, ("redis", "rediss", "unix"))
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "global_keyprefix": f"{REDIS_KEY_PREFIX}celery:",
@@ -262,7 +264,7 @@ RECONCILE_SECONDS = env_int("NOTIFY_RECONCILE_SECONDS", 15, 1)
 REDISPATCH_STALLED_SECONDS = env_int("NOTIFY_REDISPATCH_STALLED_SECONDS", 900, 10)
 # When the throttle store is unreachable, capped sends are tried again after this long.
 THROTTLE_OUTAGE_DEFER_SECONDS = env_int("NOTIFY_THROTTLE_OUTAGE_DEFER_SECONDS", 60, 1)
-# Tests only: every process reads an offset from Redis, so a test can move time on (apps/delivery/clock.py).
+# Tests only: every process reads an offset from Redis, so a test can move time on (apps/core/clock.py).
 CONTROLLABLE_CLOCK = env_bool("NOTIFY_CONTROLLABLE_CLOCK", running_under_pytest())
 # Signed links in emails: one-click unsubscribe and the preference page.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
@@ -327,10 +329,10 @@ if LOG_FORMAT not in ("text", "json"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "apps.monitoring.logs.ContextFilter"}},
+    "filters": {"context": {"()": "apps.core.logs.ContextFilter"}},
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s %(context)s%(message)s"},
-        "json": {"()": "apps.monitoring.logs.JsonFormatter"},
+        "json": {"()": "apps.core.logs.JsonFormatter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

@@ -47,9 +47,9 @@ def broker():
     settings.KAFKA_BOOTSTRAP_SERVERS = servers
     ensure_topics()
     yield servers
-    from apps.delivery import events
+    from apps.delivery import publisher
 
-    events.close_producer()
+    publisher.close_producer()
     process.kill()
     process.wait()
 
@@ -57,7 +57,7 @@ def broker():
 @pytest.fixture(scope="session", autouse=True)
 def redis_cleanup():
     yield
-    from apps.delivery.progress import client
+    from apps.core.redis_client import client
 
     for key in client().scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=10_000):
         client().delete(key)

@@ -15,8 +15,8 @@ from hypothesis import Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from apps.core.channels import Channel, Priority
 from apps.delivery.models import DeadLetter, Notification
-from apps.preferences.models import Channel, Priority
 from apps.streaming.topics import DEFERRED, EVENTS, RETRY, bridge_groups, channel_topic, topic_name
 
 from .conftest import TEST_SOURCE, wait_until

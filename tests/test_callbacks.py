@@ -15,7 +15,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from apps.callbacks.models import CallbackAttempt, CallbackEndpoint, CallbackMessage, MessageStatus
 from apps.callbacks.tasks import deliver, sweep
-from apps.delivery import queues
+from apps.core import queues
 from apps.delivery.models import ApiKey, ApiScope, Notification
 from apps.harness import protocol_servers as servers
 from apps.harness.fake_server import Faults

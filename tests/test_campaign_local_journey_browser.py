@@ -14,7 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.campaigns.models import Campaign, CampaignPart, CampaignStatus, PartState, Template
-from apps.delivery import clock
+from apps.core import clock
 from apps.delivery.models import Delivery
 from apps.preferences.models import Category
 

@@ -11,7 +11,7 @@ from django.db import connection
 from apps.audience.models import Topic
 from apps.campaigns import service
 from apps.campaigns.models import Campaign, CampaignPart, CampaignStatus, PartState
-from apps.delivery import clock
+from apps.core import clock
 from apps.delivery.models import Delivery, Notification
 
 from .conftest import wait_until

@@ -19,7 +19,8 @@ from django_celery_beat.models import PeriodicTask
 from apps.audience.models import Topic
 from apps.campaigns import parts, service
 from apps.campaigns.models import Campaign, CampaignEvent, CampaignPart, CampaignStatus, PartState
-from apps.delivery import clock, events
+from apps.core import clock
+from apps.delivery import publisher
 from apps.delivery.models import Notification
 from apps.streaming.local_broker import free_port
 
@@ -88,7 +89,7 @@ def start_beat(stack, directory, sweep_seconds: int) -> None:  # noqa: ANN001
 
 def drop_dead_producer() -> None:
     """The producer made while Kafka was away: its message never left; the next release publishes again."""
-    dead, events._producer = events._producer, None
+    dead, publisher._producer = publisher._producer, None
     if dead is not None:
         dead._producer.purge()
         dead._producer.flush(0)
@@ -144,16 +145,16 @@ def test_waves_whose_release_met_a_broker_outage_are_released_by_the_beat_sweepe
 
     campaign = local_campaign(moving_clock, "outage")
     sender = actor("Sender")
-    broken = events.producer()
+    broken = publisher.producer()
     with override_settings(KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}"):  # Kafka away, for this process
-        events._producer = None
+        publisher._producer = None
         answer = sender.post("/admin/campaigns/campaign/", {"action": "launch_campaigns",
                                                            "_selected_action": [campaign.pk]}, follow=True)
         assert "the launch met an outage (BrokerUnavailable)" in answer.content.decode()
         drop_dead_producer()
         assert sweep_parts.apply().result == 0  # a sweep during the outage meets it too, and waits
         drop_dead_producer()
-    events._producer = broken
+    publisher._producer = broken
     found = list(CampaignPart.objects.filter(run__campaign=campaign))
     assert len(found) == 6 and all(p.state == PartState.PENDING and p.claimed_until is None for p in found)
     assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.RUNNING

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
+from apps.core.redis_client import client, key
 from apps.delivery import claims, epoch, holders
-from apps.delivery.progress import client, key
 
 
 def notification_id() -> int:

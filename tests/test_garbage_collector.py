@@ -1,4 +1,4 @@
-"""The pipeline processes' collector tuning (apps/delivery/garbage_collector.py)."""
+"""The pipeline processes' collector tuning (apps/core/garbage_collector.py)."""
 
 import gc
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from apps.delivery.garbage_collector import tune_for_pipeline
+from apps.core.garbage_collector import tune_for_pipeline
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_zero_keeps_pythons_defaults(settings, restore_gc):  # noqa: ANN001
 
 def test_a_bridge_process_tunes_itself_from_the_environment():
     """The same call as `run_bridge` makes at start-up, in a fresh process configured by env only."""
-    code = ("import django, gc; django.setup(); from apps.delivery.garbage_collector import tune_for_pipeline; "
+    code = ("import django, gc; django.setup(); from apps.core.garbage_collector import tune_for_pipeline; "
             "tune_for_pipeline(); print(gc.get_threshold()[0], gc.get_freeze_count() > 0)")
     env = {"DJANGO_SETTINGS_MODULE": "notifications_project.settings", "NOTIFY_DEVELOPMENT": "1",
            "NOTIFY_GC_YOUNG_THRESHOLD": "20000", "PATH": "/usr/bin:/bin"}

@@ -175,7 +175,7 @@ CALLER_SYNTAX = ["{% lorem 999999999 w %}", "{{ team|ljust:999999999 }}", "{# no
 @pytest.mark.parametrize("text", CALLER_SYNTAX)
 @pytest.mark.parametrize("field", ["title", "body"])
 def test_template_tags_in_api_and_kafka_text_are_refused_naming_the_field(client, tokens, text, field):
-    from apps.delivery.bridge import _notification_from_event
+    from apps.bridge.handlers import _notification_from_event
     from apps.delivery.models import EventSource, Notification
     from apps.delivery.requests import RequestError
 

@@ -14,10 +14,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
+from apps.core.logs import ContextFilter, JsonFormatter, log_context
 from apps.delivery.service import notify
 from apps.harness.fake_server import Faults
 from apps.monitoring import views
-from apps.monitoring.logs import ContextFilter, JsonFormatter, log_context
 from apps.streaming.lag import group_lag
 from apps.streaming.topics import bridge_groups
 
@@ -158,7 +158,7 @@ def test_no_kafka_configured_is_a_dependency_down_not_an_error(client, monkeypat
 
 
 def test_bridge_exits_non_zero_when_the_broker_stays_gone():
-    from apps.delivery.progress import client
+    from apps.core.redis_client import client
     from apps.streaming.local_broker import start_tansu
 
     tansu, servers = start_tansu()

@@ -5,7 +5,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from apps.monitoring.progress_bar import ProgressBar
+from apps.core.progress_bar import ProgressBar
 
 
 class Terminal(io.StringIO):

@@ -3,9 +3,9 @@
 import pytest
 from django.db import connection
 
+from apps.core.pgarray import text_array
 from apps.delivery import records
 from apps.delivery.models import Delivery, DeliveryStatus
-from apps.delivery.pgarray import text_array
 
 
 def outcomes(*recipients: tuple[int, int, str]) -> records.Outcomes:

@@ -8,7 +8,8 @@ import uuid
 import pytest
 from django.conf import settings
 
-from apps.delivery import progress, records
+from apps.core import redis_client
+from apps.delivery import records
 from apps.delivery.models import Notification
 from apps.delivery.service import notify
 
@@ -18,7 +19,7 @@ from .conftest import CROWD_TOPIC, wait_until
 def lose_all_redis_data() -> int:
     """What FLUSHALL does, to this run's keys only (the Redis is shared): claims, counters, epoch and the
     Celery queues, which live under the same prefix."""
-    client = progress.client()
+    client = redis_client.client()
     keys = list(client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=10_000))
     for start in range(0, len(keys), 1000):
         client.delete(*keys[start:start + 1000])

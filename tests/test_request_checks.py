@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from apps.delivery import json_checks
+from apps.bridge.handlers import BadMessage, _not_before, _notification_from_event
+from apps.core import json_checks
 from apps.delivery.batch_message import BadBatch, BatchMessage
-from apps.delivery.bridge import BadMessage, _not_before, _notification_from_event
 from apps.delivery.models import ApiKey, ApiScope, EventSource
 from apps.delivery.requests import RequestError
 from apps.delivery.service import notify

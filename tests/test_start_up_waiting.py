@@ -183,7 +183,7 @@ def test_processes_wait_for_dependencies_and_report_them(transactional_db, ports
         for proxy in proxies:
             proxy.stop()
         settings.FAKE_PROVIDER_URL = session_provider
-        from apps.delivery.progress import client
+        from apps.core.redis_client import client
 
         for key in client().scan_iter(match=f"{settings.REDIS_KEY_PREFIX}{prefix}:*", count=10_000):
             client().delete(key)

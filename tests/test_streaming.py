@@ -171,7 +171,8 @@ def test_topics_take_replication_factor_and_min_insync_replicas_from_settings(br
 
 def test_unreachable_broker_is_named(settings):
     settings.KAFKA_BOOTSTRAP_SERVERS = "127.0.0.1:1"
-    from apps.streaming.client import BrokerUnavailable, check_broker
+    from apps.core.outages import BrokerUnavailable
+    from apps.streaming.client import check_broker
 
     with pytest.raises(BrokerUnavailable, match="127.0.0.1:1"):
         check_broker(timeout=1)

@@ -1,6 +1,6 @@
 """Frequency caps, deferral through notify.deferred, quiet hours, a lost throttle store, and priority isolation.
 
-Time is moved with the pipeline's controllable clock (apps/delivery/clock.py), never slept through.
+Time is moved with the pipeline's controllable clock (apps/core/clock.py), never slept through.
 """
 
 import json
@@ -14,7 +14,8 @@ from django.conf import settings
 from django.test import override_settings
 
 from apps.audience.models import Device, Recipient
-from apps.delivery import clock, progress, queues, throttle
+from apps.core import clock, queues, redis_client
+from apps.delivery import progress, throttle
 from apps.delivery.models import Delivery, DeliveryStatus, Notification
 from apps.delivery.service import notify
 from apps.preferences.defaults import ensure_default_categories
@@ -193,7 +194,7 @@ def test_high_priority_is_served_while_the_low_queue_holds_100k(stack, provider,
     sample_queue = f"sample-{uuid.uuid4().hex[:6]}"
     send_chunk.apply_async(kwargs={"notification_id": low.pk, "channel": "push", "batch_id": "push:1:0.0",
                                    "recipient_ids": users[:1], "priority": "low"}, queue=sample_queue)
-    redis = progress.client()
+    redis = redis_client.client()
     prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"]
     raw = json.loads(redis.rpop(f"{prefix}{sample_queue}"))
     low_queue = f"{prefix}{queues.send_queue('low')}"

@@ -1,5 +1,5 @@
 """How the API reads a request body: the one parser ninja uses, built on the checks every source shares
-(apps/delivery/json_checks.py: NUL characters, nesting, non-finite numbers), plus HTTP's own: 413 over
+(apps/core/json_checks.py: NUL characters, nesting, non-finite numbers), plus HTTP's own: 413 over
 NOTIFY_API_MAX_BODY_BYTES, judged from Content-Length before the body is read, and 415 for a content
 type other than JSON."""
 
@@ -9,7 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja.parser import Parser
 
-from apps.delivery import json_checks
+from apps.core import json_checks
 
 
 class BodyError(ValueError):

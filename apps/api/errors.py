@@ -1,6 +1,6 @@
 """Every refusal is JSON with a 4xx status: {"error": "...", "field": "..."} ("field" when one is to blame:
 a dotted path such as "audience.topic"), the form the API had before ninja and that Kafka's dead letters
-and notify() use too (apps/delivery/json_checks.RequestError)."""
+and notify() use too (apps/core/json_checks.RequestError)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from apps.core.json_checks import RequestError
+from apps.core.outages import OUTAGES, BrokerUnavailable, forget_broken_connections
 from apps.delivery.api_auth import Refusal
 from apps.delivery.idempotency import IdempotencyConflict
-from apps.delivery.json_checks import RequestError
-from apps.delivery.outages import OUTAGES, forget_broken_connections
-from apps.streaming.client import BrokerUnavailable
 
 from .body import BodyError
 

@@ -15,8 +15,8 @@ from pydantic import ConfigDict
 
 from apps.audience.models import Recipient
 from apps.audience.tokens import InvalidToken, recipient_from_request
+from apps.core.json_checks import BIGINT_MAX
 from apps.delivery.api_auth import Refusal
-from apps.delivery.json_checks import BIGINT_MAX
 from apps.inbox.models import InboxMessage
 from apps.preferences import service
 

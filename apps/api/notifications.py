@@ -9,13 +9,13 @@ from django.http import HttpRequest
 from ninja import Field, Header, Path, Router, Schema, Status
 from pydantic import ConfigDict, PrivateAttr, model_validator
 
+from apps.core.channels import Channel
+from apps.core.json_checks import BIGINT_MAX, RequestError
 from apps.delivery.api_auth import check_send
-from apps.delivery.json_checks import BIGINT_MAX, RequestError
 from apps.delivery.models import MAX_RECIPIENT_ID, ApiScope, Notification, Source
 from apps.delivery.requests import MAX_RECIPIENTS_INLINE, NotificationRequest, parse_request
 from apps.delivery.service import submit
 from apps.delivery.status import status_of
-from apps.preferences.models import Channel
 
 from .auth import scoped
 from .errors import ApiError, Rejected

@@ -3,7 +3,7 @@ the finalizer's time (which endpoints, what to send and the sending itself all h
 
 from __future__ import annotations
 
-from apps.delivery import queues
+from apps.core import queues
 
 
 def on_notification_completed(sender: object, notification_id: int, **kwargs: object) -> None:

@@ -1,4 +1,4 @@
-"""Celery tasks of the callbacks queue (apps/delivery/queues.py CALLBACKS), served by its own worker so a
+"""Celery tasks of the callbacks queue (apps/core/queues.py CALLBACKS), served by its own worker so a
 slow receiver never holds a dispatch or a send."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from apps.delivery import queues
+from apps.core import queues
+from apps.core.outages import requeue_on_outage
 from apps.delivery.models import Notification, NotificationStatus
-from apps.delivery.outages import requeue_on_outage
 
 from . import attempts, messages
 from .models import CallbackEndpoint, CallbackMessage, EventType, MessageStatus

@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from apps.delivery import outages
+from apps.core import outages
 
 from . import admin_views, service, template_checks
 from .forms import CampaignForm, VariantFormSet

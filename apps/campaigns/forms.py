@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 
-from apps.preferences.models import Channel
+from apps.core.channels import Channel
 
 from . import parts, service, template_checks
 from .members import MemberListError, parse_member_csv

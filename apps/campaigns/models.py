@@ -6,7 +6,8 @@ from django.db import models
 
 from apps.audience.models import Recipient, Segment, Topic
 from apps.audience.validators import validate_timezone
-from apps.preferences.models import Category, Channel
+from apps.core.channels import Channel
+from apps.preferences.models import Category
 
 
 class Template(models.Model):

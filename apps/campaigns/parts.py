@@ -152,7 +152,7 @@ def part_audience(campaign: Campaign, part: CampaignPart) -> dict:
 
 def release_due(run_id: int) -> float | None:
     """Notify every due part of the run; the seconds until the next part is due, or None if none waits."""
-    from apps.delivery import clock
+    from apps.core import clock
 
     run = CampaignRun.objects.select_related("campaign__category", "campaign__topic").get(pk=run_id)
     campaign = run.campaign
@@ -246,7 +246,7 @@ def sweep_grace() -> float:
 
 def sweep(now: datetime | None = None) -> int:
     """Release the due parts whose release failed (an outage, a lost task): the parts released."""
-    from apps.delivery import clock
+    from apps.core import clock
 
     now = now or clock.now_datetime()
     released = 0

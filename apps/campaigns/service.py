@@ -241,7 +241,8 @@ def cancel(campaign: Campaign, user) -> None:  # noqa: ANN001
 
 def _release(campaign: Campaign, new_state: str) -> int:
     """Set the run state of the campaign's notifications and hand their parked batches back to the senders."""
-    from apps.delivery import control, queues
+    from apps.core import queues
+    from apps.delivery import control
     from apps.delivery.tasks import enqueue_batch
 
     handed = 0

@@ -10,7 +10,7 @@ from celery import shared_task
 from celery.exceptions import Reject
 from django.utils import timezone
 
-from apps.delivery import outages
+from apps.core import outages
 
 from . import parts, service
 

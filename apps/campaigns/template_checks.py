@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from apps.delivery import rendering
+from apps.providers.unsubscribe import UNSUBSCRIBE_MARK, with_unsubscribe
 
 SAMPLE_RECIPIENT = {"name": "Ada Lovelace", "external_id": "user-1", "locale": "en"}
 SAMPLE_UNSUBSCRIBE_URL = "https://example.invalid/unsubscribe/sample"
@@ -61,12 +62,12 @@ def preview(template, context: dict, recipient: dict, unsubscribable: bool = Tru
             shown[name] = rendering.render_text(text, context, recipient, html=name == "email_html")
         except rendering.RenderError as exc:
             shown[name] = f"[cannot render: {exc}]"
-    email = rendering.with_unsubscribe(
+    email = with_unsubscribe(
         Content(title=shown["email_subject"], body=shown["email_text"] or shown["push_body"], html=shown["email_html"]),
         SAMPLE_UNSUBSCRIBE_URL if unsubscribable else None)
     shown["email_subject"], shown["email_text"], shown["email_html"] = email.title, email.body, email.html
     for name in template.TEXT_FIELDS:
-        shown[name] = shown[name].replace(rendering.UNSUBSCRIBE_MARK, "")
+        shown[name] = shown[name].replace(UNSUBSCRIBE_MARK, "")
     return shown
 
 

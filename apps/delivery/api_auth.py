@@ -16,7 +16,8 @@ import redis
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from . import progress
+from apps.core import redis_client
+
 from .allow_lists import NotAllowed, audience_size, check_allowed
 from .models import ApiKey, ApiScope
 from .requests import NotificationRequest
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 WINDOW_SECONDS = 60
 
 # KEYS: the key's counter for this window. Returns {count so far, seconds left in the window}.
-_COUNT = progress.script("""
+_COUNT = redis_client.script("""
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return {count, redis.call('TTL', KEYS[1])}
@@ -87,8 +88,8 @@ def check_rate(api_key: ApiKey) -> None:
     if not limit:
         return
     try:
-        count, ttl = _COUNT(keys=[progress.key(f"api-rate:{api_key.pk}")], args=[WINDOW_SECONDS],
-                            client=progress.client())
+        count, ttl = _COUNT(keys=[redis_client.key(f"api-rate:{api_key.pk}")], args=[WINDOW_SECONDS],
+                            client=redis_client.client())
     except redis.RedisError as exc:
         if not _redis_down:
             log.warning("API rate limits not applied: Redis unreachable (%s)", type(exc).__name__)

@@ -8,7 +8,8 @@ class DeliveryConfig(AppConfig):
     def ready(self) -> None:
         from django.db.backends.signals import connection_created
 
+        from apps.core.db_priority import renice_backend
+
         from . import signals  # noqa: F401
-        from .db_priority import renice_backend
 
         connection_created.connect(renice_backend)

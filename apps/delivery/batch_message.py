@@ -15,9 +15,9 @@ from dataclasses import dataclass, field, fields, replace
 
 from django.conf import settings
 
-from apps.preferences.models import Channel, Priority
+from apps.core.channels import Channel, Priority
+from apps.core.json_checks import BIGINT_MAX, MAX_DEPTH, is_int
 
-from .json_checks import BIGINT_MAX, MAX_DEPTH, is_int
 from .models import MAX_NOTIFICATION_ID, MAX_RECIPIENT_ID
 
 MAX_RECIPIENTS = 50_000

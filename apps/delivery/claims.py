@@ -24,8 +24,9 @@ from itertools import groupby
 import redis
 from django.conf import settings
 
+from apps.core.redis_client import client, key, script
+
 from . import epoch, holders
-from .progress import client, key, script
 
 LEASE_SECONDS = 120
 DONE_TTL_SECONDS = 7 * 86400

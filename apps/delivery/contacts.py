@@ -6,9 +6,8 @@ from itertools import repeat
 
 from django.db import connection
 
+from apps.core.pgarray import int_array
 from apps.providers.base import Target
-
-from .pgarray import int_array
 
 # Every query gives Target's six fields in order, so rows become Targets without a Python call each.
 _DEVICES = "SELECT recipient_id, token, platform, NULL, id, '' FROM audience_device WHERE {} AND is_active" \

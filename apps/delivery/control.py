@@ -9,8 +9,9 @@ In-flight batches finish, so sending stops within a batch's time.
 
 from __future__ import annotations
 
+from apps.core.redis_client import client, key, script
+
 from .batch_message import BatchMessage
-from .progress import client, key, script
 
 PAUSED, CANCELLED = "paused", "cancelled"
 

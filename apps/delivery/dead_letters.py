@@ -12,12 +12,12 @@ import logging
 
 from django.conf import settings
 
-from apps.monitoring import metrics
+from apps.core import metrics
 from apps.streaming.consumer import Message
 from apps.streaming.topics import DEFERRED, DLQ, EVENTS, RETRY, topic_name
 
-from .events import producer
 from .models import DeadLetter
+from .publisher import producer
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import redis
 from django.conf import settings
 from django.db import DatabaseError
 
-from .progress import client, key, script
+from apps.core.redis_client import client, key, script
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,9 @@ def check_now_and_then() -> None:
 
 
 def _redispatch_open_notifications(new_epoch: str) -> None:
+    from apps.core.queues import dispatch_queue
+
     from .models import Notification, NotificationStatus
-    from .queues import dispatch_queue
     from .tasks import dispatch_notification
 
     lost = list(Notification.objects.filter(status__in=[NotificationStatus.DISPATCHING, NotificationStatus.DISPATCHED],

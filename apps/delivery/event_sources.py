@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from apps.core.json_checks import RequestError
+
 from .allow_lists import NotAllowed
 from .batch_message import BadBatch, verify
-from .json_checks import RequestError
 from .models import PLATFORM_SOURCE, EventSource
 
 

@@ -17,14 +17,14 @@ from django.conf import settings
 from django.db import connection
 
 from apps.audience.validators import zone_of
-from apps.monitoring import metrics
+from apps.core import clock, metrics
+from apps.core.pgarray import int_array
 from apps.preferences.quiet_hours import quiet_until
 from apps.streaming.topics import DEFERRED, deferred_partition, topic_name
 
-from . import clock, events, progress, records, throttle
+from . import progress, publisher, records, throttle
 from .batch_message import BatchMessage
 from .models import DeliveryStatus
-from .pgarray import int_array
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +121,9 @@ def _defer(rules: Rules, channel: str, ref: BatchRef, later: dict[tuple[str, flo
         # Deterministic id: a re-run of this batch after a crash names the same deferred batch.
         batch = BatchMessage(rules.notification_id, channel, ref.priority, f"{ref.batch_id}/{reason[0]}{int(due)}",
                              recipient_ids, attempt=ref.attempt, deferred=reason)
-        events.publish_due(topic_name(DEFERRED), batch, due, partition=deferred_partition(due))
+        publisher.publish_due(topic_name(DEFERRED), batch, due, partition=deferred_partition(due))
         counts[reason] += len(recipient_ids)
-    events.producer().flush(10)
+    publisher.producer().flush(10)
     for reason, n in counts.items():
         metrics.count(channel, rules.category, "none", reason, n)
     if counts:

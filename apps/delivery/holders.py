@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from .progress import client, script
+from apps.core.redis_client import client, script
 
 _HOST = socket.gethostname()
 _active: set[str] = set()

@@ -22,7 +22,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from .json_checks import RequestError
+from apps.core.json_checks import RequestError
+
 from .models import ApiKey, EventSource, Notification, Source
 from .requests import NotificationRequest
 

@@ -7,7 +7,8 @@ from django.db.models import Q
 
 from apps.audience.models import Recipient
 from apps.campaigns.models import Template
-from apps.preferences.models import Category, Channel
+from apps.core.channels import Channel
+from apps.preferences.models import Category
 
 # Channel codes packed into Delivery.id; append only, never renumber.
 CHANNEL_CODES = {Channel.PUSH: 0, Channel.EMAIL: 1, Channel.SMS: 2, Channel.IN_APP: 3, Channel.WEBHOOK: 4}

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from django.conf import settings
 
-from apps.monitoring import metrics
+from apps.core import metrics
 from apps.providers.base import Content, NotConfigured, Result, Target, Transport, TransportError, permanent
 from apps.providers.registry import transport_for
 

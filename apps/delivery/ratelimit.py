@@ -15,7 +15,8 @@ import time
 
 import redis
 
-from .progress import key, script
+from apps.core.redis_client import key, script
+
 from .throttle import client, note_outage, note_recovery
 
 log = logging.getLogger(__name__)

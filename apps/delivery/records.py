@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, connection
 
+from apps.core.pgarray import int_array, text_array
+
 from .models import CHANNEL_CODES, NOTIFICATION_SHIFT, RECIPIENT_BITS, Delivery, DeliveryStatus, check_key_range
-from .pgarray import int_array, text_array
 
 STATUS_FIELD = {
     DeliveryStatus.SENT: "sent", DeliveryStatus.FAILED: "failed", DeliveryStatus.SKIPPED: "skipped",

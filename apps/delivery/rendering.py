@@ -9,23 +9,19 @@ on. `recipient` holds only the fields a recipient has filled in (name, external_
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
-from html import escape
 
 from django.template import Context, TemplateSyntaxError
 
+from apps.core import safe_text
 from apps.providers.base import Content
-
-from . import safe_text
+from apps.providers.unsubscribe import UNSUBSCRIBE_MARK
 
 _MARK = "\x00"
 _ENGINE = safe_text.engine(string_if_invalid=f"{_MARK}%s{_MARK}", autoescape=False)
 _MISSING = re.compile(f"{_MARK}(.*?){_MARK}")
 _HTML_ENGINE = safe_text.engine(string_if_invalid=f"{_MARK}%s{_MARK}", autoescape=True)
-# {{ unsubscribe_url }} renders as this mark; the email transport puts each recipient's signed link in
-# its place (one shared rendering serves a whole batch), or removes it where there is no link.
-UNSUBSCRIBE_MARK = "\x01unsubscribe_url\x01"
 
 
 class RenderError(ValueError):
@@ -73,24 +69,6 @@ def render_text(text: str, context: dict, recipient: dict | None = None, html: b
     if recipient is not None:
         values["recipient"] = {k: v for k, v in recipient.items() if v not in ("", None)}
     return _render(text, values, html)
-
-
-def with_unsubscribe(content: Content, url: str | None) -> Content:
-    """An email's content with its unsubscribe link in place of {{ unsubscribe_url }}; a text or HTML
-    body that has no such link gets a default footer with one. Without a url the marks are removed."""
-    body, html = content.body, content.html
-    if url:
-        if UNSUBSCRIBE_MARK not in body:
-            body += "\n\n--\nUnsubscribe: " + UNSUBSCRIBE_MARK
-        if html and UNSUBSCRIBE_MARK not in html:
-            footer = f'<p style="font-size:12px;color:#666"><a href="{UNSUBSCRIBE_MARK}">Unsubscribe</a></p>'
-            at = html.lower().rfind("</body>")
-            html = html[:at] + footer + html[at:] if at >= 0 else html + footer
-    elif UNSUBSCRIBE_MARK not in body + html + content.title:
-        return content
-    return replace(content, title=content.title.replace(UNSUBSCRIBE_MARK, url or ""),
-                   body=body.replace(UNSUBSCRIBE_MARK, url or ""),
-                   html=html.replace(UNSUBSCRIBE_MARK, escape(url or "")))
 
 
 def _render(text: str, values: dict, html: bool = False, variables_only: bool = False) -> str:

@@ -19,12 +19,13 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
+from apps.core import queues
+from apps.core.json_checks import is_int
 from apps.streaming.topics import EVENTS, topic_name
 
-from . import events, queues, records
+from . import publisher, records
 from .batch_message import BatchMessage
 from .dead_letters import header_bytes, payload_bytes
-from .json_checks import is_int
 from .models import PLATFORM_SOURCE, DeadLetter, Notification, NotificationStatus
 from .tasks import enqueue_batch
 
@@ -60,11 +61,11 @@ def _publish_again(letter: DeadLetter) -> None:
     notification = _platform_event_of(letter)
     if notification is not None:  # the operator's replay is the authority: signed anew, priority from the database
         if notification.status == NotificationStatus.ACCEPTED:  # one dispatched already needs no second event
-            events.publish_notification_event(notification.pk, notification.category.priority)
+            publisher.publish_notification_event(notification.pk, notification.category.priority)
     else:
         headers = [(name, value) for name, value in header_bytes(letter)]
-        events.producer().produce(letter.topic, payload_bytes(letter), headers=headers)
-        events.producer().flush(10)
+        publisher.producer().produce(letter.topic, payload_bytes(letter), headers=headers)
+        publisher.producer().flush(10)
     DeadLetter.objects.filter(pk=letter.pk).update(replayed_at=timezone.now())
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from apps.preferences.models import Category, Channel
+from apps.core.channels import Channel
+from apps.core.json_checks import RequestError, check_storable, is_int
+from apps.core.safe_text import syntax_problem
+from apps.preferences.models import Category
 
-from .json_checks import RequestError, check_storable, is_int
 from .models import MAX_RECIPIENT_ID
-from .safe_text import syntax_problem
 
 MAX_RECIPIENTS_INLINE = 10_000
 MAX_CONTEXT_CHARS = 64 * 1024

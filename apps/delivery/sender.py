@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import lru_cache, partial
 
-from apps.monitoring import metrics
+from apps.core import metrics
 from apps.preferences import links
 from apps.providers.base import MAX_RETRY_AFTER_SECONDS, Content, Outcome, Result, Target
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 
 from . import idempotency
-from .events import publish_notification_event
 from .models import ApiKey, EventSource, Notification, NotificationStatus, Source
+from .publisher import publish_notification_event
 from .requests import NotificationRequest, parse_request
 
 

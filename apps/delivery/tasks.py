@@ -10,16 +10,16 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.monitoring import metrics
-from apps.monitoring.logs import log_context
+from apps.core import metrics, queues, redis_client
+from apps.core.logs import log_context
+from apps.core.outages import is_outage, requeue_on_outage
 from apps.streaming.topics import RETRY, channel_topic, topic_name
 
-from . import epoch, events, holders, progress, queues, records
+from . import epoch, holders, progress, publisher, records
 from .audience_stream import stream_audience
 from .batch_message import BatchMessage
 from .dead_letters import dead_letter
 from .models import DeliveryStatus, Notification, NotificationStatus
-from .outages import is_outage, requeue_on_outage
 from .sender import BatchBusy, RateLimited, notification_info, send_batch
 from .signals import notification_completed
 
@@ -52,7 +52,7 @@ def dispatch_notification(self, notification_id: int, again: bool = False) -> No
     # was still accepted) must not stream the audience alongside the first, or both would send. The
     # lease is renewed per chunk; the copy waits and then finds the notification dispatched, or, if
     # the first dispatcher died, takes over once the lease lapses (at once if it died on this host).
-    lease = progress.key(f"dispatching:{notification_id}")
+    lease = redis_client.key(f"dispatching:{notification_id}")
     holder = holders.acquire(lease, DISPATCH_LEASE_SECONDS)
     if holder is None:
         raise self.retry(countdown=DISPATCH_LEASE_SECONDS / 4)
@@ -75,11 +75,11 @@ def _dispatch(notification: Notification, lease: str, again: bool = False) -> No
     # A second dispatch of the same notification (a redelivered task, a stalled one, or one whose Redis
     # state was lost, which also resets this counter) marks its batches "resume", so senders drop
     # recipients already recorded instead of trusting the batch numbering.
-    generation = progress.client().incr(progress.key(f"dispatch:{notification_id}"))
+    generation = redis_client.client().incr(redis_client.key(f"dispatch:{notification_id}"))
     resume = generation > 1 or again or bool(notification.dispatch_epoch)
     progress.mark(notification_id, "dispatch_start")
     _set_status(notification_id, status=NotificationStatus.DISPATCHING, dispatch_epoch=epoch.current())
-    producer = events.producer()  # one per process: a new producer per dispatch costs a broker handshake
+    producer = publisher.producer()  # one per process: a new producer per dispatch costs a broker handshake
     priority, category = notification.category.priority, notification.category.slug
     batch_size = settings.DISPATCH_BATCH_SIZE
     targeted = 0
@@ -87,7 +87,7 @@ def _dispatch(notification: Notification, lease: str, again: bool = False) -> No
         topic = channel_topic(channel, priority)
         sequence = 0
         for chunk in stream_audience(notification, channel):
-            progress.client().expire(lease, DISPATCH_LEASE_SECONDS)
+            redis_client.client().expire(lease, DISPATCH_LEASE_SECONDS)
             targeted += chunk.size
             _record_skipped(notification_id, channel, category, priority, chunk.inactive, "inactive")
             _record_skipped(notification_id, channel, category, priority, chunk.opted_out, "opted_out")
@@ -116,7 +116,7 @@ def _dispatch(notification: Notification, lease: str, again: bool = False) -> No
 def _watch_completion(notification_id: int, priority: str, targeted: int) -> None:
     """Give the counters the audience size, complete the notification if every batch has already
     finished, and start the reconcile safety net. Safe to run again."""
-    progress.client().hset(progress.progress_key(notification_id), "targeted", targeted)
+    redis_client.client().hset(progress.progress_key(notification_id), "targeted", targeted)
     _add_progress(notification_id, priority)  # every batch may already have finished
     reconcile_notification.apply_async(args=[notification_id, priority], countdown=_reconcile_after(targeted),
                                        queue=queues.dispatch_queue(priority))
@@ -217,8 +217,8 @@ def schedule_retry(batch: BatchMessage, delay: float) -> None:
     if delay <= settings.RETRY_HOLD_SECONDS:
         enqueue_batch(batch, delay, queues.retry_queue(batch.priority))
         return
-    events.publish_due(topic_name(RETRY), batch, time.time() + delay)
-    events.producer().flush(10)
+    publisher.publish_due(topic_name(RETRY), batch, time.time() + delay)
+    publisher.producer().flush(10)
 
 
 def enqueue_batch(batch: BatchMessage, delay: float, queue: str, producer=None) -> None:  # noqa: ANN001

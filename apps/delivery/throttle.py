@@ -17,7 +17,7 @@ import logging
 import redis
 from django.conf import settings
 
-from .progress import script
+from apps.core.redis_client import script
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import aiohttp
 from django.conf import settings
 
-from apps.delivery import events, progress
+from apps.core import redis_client
+from apps.delivery import publisher
 from apps.delivery.models import ApiKey, ApiScope, Notification
 from apps.streaming.client import delete_topics, ensure_topics
 from apps.streaming.local_broker import free_port
@@ -119,11 +120,11 @@ def run(options: LatencyOptions) -> dict:
         stack.stop(keep=("broker",))
         if options.url is None:
             delete_topics([spec.name for spec in all_topics()])
-        events.close_producer()
+        publisher.close_producer()
         stack.stop()
         Notification.objects.filter(api_key=key).delete()
         key.delete()
-        client = progress.client()
+        client = redis_client.client()
         for redis_key in client.scan_iter(match=f"bench:{run_id}:*", count=10_000):
             client.delete(redis_key)
         settings.REDIS_KEY_PREFIX, settings.KAFKA_TOPIC_PREFIX = saved

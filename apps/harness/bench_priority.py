@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from apps.audience.models import Device, Recipient
+from apps.core import redis_client
+from apps.core.channels import Priority
+from apps.core.progress_bar import ProgressBar
 from apps.delivery import progress, records
 from apps.delivery.models import Delivery, Notification
 from apps.delivery.service import notify
-from apps.monitoring.progress_bar import ProgressBar
 from apps.preferences.defaults import ensure_default_categories
-from apps.preferences.models import Category, CategoryKind, Priority
+from apps.preferences.models import Category, CategoryKind
 from apps.streaming.client import ensure_topics
 
 from . import benchmark
@@ -134,7 +136,7 @@ def _send_otps(users: list[int], run_id: str, phase: str, done, options: Priorit
         recipient_id = users[len(triggered) % len(users)]
         started = time.time()
         notification = _otp(recipient_id, f"bench-{run_id}-{phase}-{len(triggered)}")
-        progress.client().hset(progress.progress_key(notification.pk), "t_triggered", time.time())
+        redis_client.client().hset(progress.progress_key(notification.pk), "t_triggered", time.time())
         triggered.append((notification, started, recipient_id))
         time.sleep(max(next_at - time.monotonic(), 0.0))
     return _latencies(triggered)

@@ -11,10 +11,11 @@ from django.conf import settings
 from django.db import connection
 
 from apps.audience.models import Follow, Topic
-from apps.delivery import events, progress, records
+from apps.core import redis_client
+from apps.core.progress_bar import ProgressBar
+from apps.delivery import progress, publisher, records
 from apps.delivery.models import DeadLetter, Delivery, DeliveryStatus, Notification
 from apps.delivery.service import notify
-from apps.monitoring.progress_bar import ProgressBar
 from apps.streaming.client import delete_topics, ensure_topics
 from apps.streaming.topics import all_topics
 
@@ -233,8 +234,8 @@ def clean_up(run_id: str, keep_records: bool) -> None:
     if not keep_records:
         delete_notifications(list(Notification.objects.filter(idempotency_key__startswith=f"bench-{run_id}")
                                   .values_list("pk", flat=True)))
-    client = progress.client()
+    client = redis_client.client()
     for key in client.scan_iter(match=f"bench:{run_id}:*", count=10_000):
         client.delete(key)
     delete_topics([spec.name for spec in all_topics()])
-    events.close_producer()
+    publisher.close_producer()

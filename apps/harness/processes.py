@@ -17,7 +17,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from apps.delivery import queues
+from apps.core import queues
 from apps.streaming.local_broker import free_port, start_tansu, wait_for_port
 
 BASE_DIR = Path(settings.BASE_DIR)

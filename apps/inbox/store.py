@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from apps.delivery.progress import client as redis_client
+from apps.core.redis_client import client as redis_client
 
 
 def live_channel(recipient_id: int) -> str:

@@ -6,7 +6,8 @@ import redis
 from django.conf import settings
 from django.db import connections
 
-from apps.streaming.client import BrokerUnavailable, check_broker
+from apps.core.outages import BrokerUnavailable
+from apps.streaming.client import check_broker
 from apps.streaming.local_broker import BrokerNotConfigured
 
 

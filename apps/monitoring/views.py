@@ -77,7 +77,7 @@ class ScrapeTimeCollector:
             yield open_letters
 
     def _queue_depth(self) -> GaugeMetricFamily:
-        from apps.delivery.queues import all_queues
+        from apps.core.queues import all_queues
 
         gauge = GaugeMetricFamily("notify_celery_queue_depth", "Tasks waiting in a Celery queue.", labels=["queue"])
         prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("global_keyprefix", "")

@@ -1,6 +1,8 @@
 """The categories every installation starts with."""
 
-from .models import Category, CategoryKind, Priority
+from apps.core.channels import Priority
+
+from .models import Category, CategoryKind
 
 DEFAULT_CATEGORIES = [
     dict(slug="security", name="Security and OTP codes", kind=CategoryKind.TRANSACTIONAL, priority=Priority.HIGH,

@@ -3,20 +3,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from apps.audience.models import Recipient
-
-
-class Channel(models.TextChoices):
-    PUSH = "push", "Push"
-    EMAIL = "email", "Email"
-    SMS = "sms", "SMS"
-    IN_APP = "in_app", "In-app"
-    WEBHOOK = "webhook", "Webhook"
-
-
-class Priority(models.TextChoices):
-    HIGH = "high", "High (OTP, security)"
-    NORMAL = "normal", "Normal"
-    LOW = "low", "Low (marketing)"
+from apps.core.channels import Channel, Priority
 
 
 class CategoryKind(models.TextChoices):

@@ -12,8 +12,9 @@ from django.db import transaction
 
 from apps.audience.models import Recipient
 from apps.audience.validators import validate_timezone
+from apps.core.channels import Channel
 
-from .models import Category, Channel, Preference, QuietHours
+from .models import Category, Preference, QuietHours
 
 
 class PreferenceError(ValueError):

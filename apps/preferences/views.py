@@ -13,9 +13,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from apps.audience.models import Recipient
+from apps.core.channels import Channel
 
 from . import links, service
-from .models import Category, Channel
+from .models import Category
 
 
 def _link_error(request: HttpRequest, exc: links.LinkError) -> HttpResponse:

@@ -13,10 +13,9 @@ from email.utils import make_msgid
 
 from django.core.mail import EmailMultiAlternatives, get_connection
 
-from apps.delivery.rendering import with_unsubscribe
-
 from .base import Content, Outcome, Result, Target, Transport, permanent, transient
 from .http_answers import failure
+from .unsubscribe import with_unsubscribe
 
 
 class EmailTransport(Transport):

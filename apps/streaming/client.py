@@ -9,15 +9,13 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from django.conf import settings
 
+from apps.core.outages import BrokerUnavailable
+
 from .local_broker import bootstrap_servers
 from .security import security_config
 from .topics import TopicSpec, all_topics
 
 log = logging.getLogger(__name__)
-
-
-class BrokerUnavailable(RuntimeError):
-    pass
 
 
 def base_config() -> dict:

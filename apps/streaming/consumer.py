@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from django.conf import settings
 
-from .client import BrokerUnavailable, base_config, check_broker
+from apps.core.outages import BrokerUnavailable
+
+from .client import base_config, check_broker
 from .local_broker import bootstrap_servers
 
 log = logging.getLogger(__name__)
@@ -134,14 +136,14 @@ def _hand_on(due: list[Message], handle: Callable[[Iterator[Message]], None],
         try:
             handle(iter(cursor))
             return len(due), None
-        except Exception as exc:  # noqa: BLE001: any exception is either an outage or this message's fault
+        except Exception as exc:  # noqa: BLE001 (any exception is either an outage or this message's fault)
             index = cursor.current
             if index is None or is_outage(exc):
                 # Raised outside any one message (setting up, or after the last): not a message's fault.
                 return (start if index is None else index), exc
             try:
                 reject(due[index], exc)
-            except Exception as reject_error:  # noqa: BLE001: cannot record the dead letter: retry it later
+            except Exception as reject_error:  # noqa: BLE001 (cannot record the dead letter: retry it later)
                 return index, reject_error
             start = index + 1
     return len(due), None

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from .client import BrokerUnavailable, base_config
+from apps.core.outages import BrokerUnavailable
+
+from .client import base_config
 
 UNKNOWN = -1
 

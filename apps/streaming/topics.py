@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from apps.preferences.models import Channel, Priority
+from apps.core.channels import Channel, Priority
 
 EVENTS = "notify.events"
 RETRY = "notify.retry"

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
+from apps.core.outages import OUTAGES, forget_broken_connections
 from apps.delivery import progress, records
 from apps.delivery.models import Delivery, DeliveryStatus, Notification
-from apps.delivery.outages import OUTAGES, forget_broken_connections
 from apps.delivery.service import notify
 from apps.harness.fake_server import FakeProviderControl
 from apps.harness.processes import Stack

@@ -17,13 +17,14 @@ from django.conf import settings
 from django_celery_beat.models import ClockedSchedule, PeriodicTask
 
 from apps.audience.models import Follow
-from apps.delivery import events, progress
+from apps.core import redis_client
+from apps.core.progress_bar import ProgressBar
+from apps.delivery import publisher
 from apps.delivery.models import DeadLetter
 from apps.harness.benchmark import delete_notifications, warm_up
 from apps.harness.fake_server import FakeProviderControl
 from apps.harness.processes import Stack
 from apps.harness.seeding import seed_audience
-from apps.monitoring.progress_bar import ProgressBar
 from apps.streaming.client import delete_topics, ensure_topics
 from apps.streaming.topics import all_topics
 
@@ -53,13 +54,13 @@ def _run_settings(redis_url: str, run_id: str):  # noqa: ANN202
         setattr(settings, name, redis_url)
     settings.REDIS_KEY_PREFIX = f"chaos:{run_id}:"
     settings.KAFKA_TOPIC_PREFIX = f"chaos{run_id}."
-    progress.forget_client()
+    redis_client.forget_client()
     try:
         yield
     finally:
         for name, value in saved.items():
             setattr(settings, name, value)
-        progress.forget_client()
+        redis_client.forget_client()
 
 
 def run(options: ChaosOptions, log: Callable[[str], None] = print, show_progress: bool = False) -> dict:
@@ -149,4 +150,4 @@ def _clean_up(chaos: Run) -> None:
     delete_notifications(chaos.notification_ids)
     Template.objects.filter(name=f"chaos-{chaos.run_id}").delete()
     delete_topics([spec.name for spec in all_topics()])
-    events.close_producer()
+    publisher.close_producer()

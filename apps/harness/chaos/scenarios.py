@@ -19,12 +19,13 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core import redis_client
+from apps.core.channels import Channel, Priority
 from apps.delivery import progress
-from apps.delivery.events import producer, publish_notification_event
 from apps.delivery.models import DeadLetter, Delivery, DeliveryStatus
+from apps.delivery.publisher import producer, publish_notification_event
 from apps.harness.fake_server import Faults
 from apps.harness.processes import Stack
-from apps.preferences.models import Channel, Priority
 from apps.streaming.topics import DEFERRED, EVENTS, RETRY, channel_topic, topic_name
 
 from .beat_scenario import beat
@@ -175,7 +176,7 @@ def redis_data_loss(run: Run) -> dict:
     at = int(run.users * run.rng.uniform(0.1, 0.7))
     wait_until(run, lambda: recorded(notification_id) >= at, f"{at} recorded")
     recorded_at_loss = recorded(notification_id)
-    progress.client().flushall()
+    redis_client.client().flushall()
     lost_at = time.monotonic()
     timed_out = not wait_until(run, lambda: completed(notification_id), "the notification to complete")
     report = count(run, [notification_id])

@@ -10,7 +10,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.audience.bulk_import import FORMATS, LISTED_REJECTS, ImportRefused, import_recipients
-from apps.monitoring.progress_bar import ProgressBar
+from apps.core.progress_bar import ProgressBar
 
 
 class Command(BaseCommand):

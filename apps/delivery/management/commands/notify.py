@@ -2,9 +2,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.core.outages import BrokerUnavailable
 from apps.delivery.models import Source
 from apps.delivery.service import notify
-from apps.streaming.client import BrokerUnavailable
 
 
 class Command(BaseCommand):

@@ -2,9 +2,9 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.core.progress_bar import ProgressBar
 from apps.delivery.models import DeadLetter
 from apps.delivery.replay import NotReplayable, replay
-from apps.monitoring.progress_bar import ProgressBar
 
 
 class Command(BaseCommand):

@@ -3,9 +3,9 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import OperationalError
 
+from apps.core.progress_bar import ProgressBar
 from apps.harness.device_profiles import DEFAULT_PROFILE, PROFILES
 from apps.harness.seeding import seed_audience
-from apps.monitoring.progress_bar import ProgressBar
 
 
 def positive_int(value: str) -> int:

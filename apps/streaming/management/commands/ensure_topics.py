@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.streaming.client import BrokerUnavailable, ensure_topics
+from apps.core.outages import BrokerUnavailable
+from apps.streaming.client import ensure_topics
 from apps.streaming.topics import all_topics
 
 

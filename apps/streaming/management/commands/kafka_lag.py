@@ -4,7 +4,7 @@ from collections import Counter
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.streaming.client import BrokerUnavailable
+from apps.core.outages import BrokerUnavailable
 from apps.streaming.lag import GroupNotFound, group_lag
 from apps.streaming.topics import bridge_groups
 

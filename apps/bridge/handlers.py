@@ -15,18 +15,18 @@ from collections.abc import Callable, Iterator
 from celery import current_app
 from django.conf import settings
 
+from apps.core import clock, json_checks, queues
+from apps.core.json_checks import RequestError, is_int
+from apps.delivery import progress, publisher
+from apps.delivery.allow_lists import NotAllowed, check_allowed
+from apps.delivery.batch_message import SIGNATURE_HEADER, BadBatch, BatchMessage, verify
+from apps.delivery.dead_letters import dead_letter_message
+from apps.delivery.event_sources import source_of_event
+from apps.delivery.models import Source
+from apps.delivery.requests import parse_request
+from apps.delivery.service import submit
+from apps.delivery.tasks import dispatch_notification, enqueue_batch
 from apps.streaming.consumer import Message, header
-
-from . import clock, events, json_checks, progress, queues
-from .allow_lists import NotAllowed, check_allowed
-from .batch_message import SIGNATURE_HEADER, BadBatch, BatchMessage, verify
-from .dead_letters import dead_letter_message
-from .event_sources import source_of_event
-from .json_checks import RequestError, is_int
-from .models import Source
-from .requests import parse_request
-from .service import submit
-from .tasks import dispatch_notification, enqueue_batch
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def _notification_from_event(message: Message) -> tuple[int, str]:
 
 def _platform_event(data: dict) -> tuple[int, str]:
     """{"notification_id": N, "priority": P}, signed: the priority is the one its category had when recorded."""
-    from apps.preferences.models import Priority
+    from apps.core.channels import Priority
 
     if "notification_id" not in data or not set(data) <= {"notification_id", "priority"}:
         raise RequestError("notification_id", "the platform's events are {notification_id, priority}")
@@ -104,11 +104,11 @@ def retry_due_at(message: Message) -> float:
 
 def _not_before(message: Message) -> float:
     try:
-        due = int(header(message, events.NOT_BEFORE) or "") / 1000.0
+        due = int(header(message, publisher.NOT_BEFORE) or "") / 1000.0
     except (ValueError, OverflowError):
-        raise BadMessage(f"header {events.NOT_BEFORE!r}: epoch milliseconds required") from None
+        raise BadMessage(f"header {publisher.NOT_BEFORE!r}: epoch milliseconds required") from None
     if not 0 < due < clock.now() + MAX_DELAY_SECONDS:
-        raise BadMessage(f"header {events.NOT_BEFORE!r}: more than {MAX_DELAY_SECONDS // 3600} h ahead, or not > 0")
+        raise BadMessage(f"header {publisher.NOT_BEFORE!r}: more than {MAX_DELAY_SECONDS // 3600} h ahead, or not > 0")
     return due
 
 

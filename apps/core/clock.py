@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from .progress import client, key
+from .redis_client import client, key
 
 
 def _offset() -> float:

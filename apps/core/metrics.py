@@ -50,7 +50,7 @@ def serve_metrics(port: int) -> None:
     from prometheus_client import CollectorRegistry, make_wsgi_app, multiprocess
     from prometheus_client.exposition import ThreadingWSGIServer
 
-    from .readiness import PROCESS
+    from apps.monitoring.readiness import PROCESS
 
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)

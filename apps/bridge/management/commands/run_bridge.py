@@ -5,13 +5,21 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.delivery import clock, epoch
-from apps.delivery.bridge import handle_batches, handle_deferred, handle_events, handle_retries, rejecter, retry_due_at
-from apps.delivery.garbage_collector import tune_for_pipeline
-from apps.delivery.outages import forget_broken_connections, is_outage
+from apps.bridge.handlers import (
+    handle_batches,
+    handle_deferred,
+    handle_events,
+    handle_retries,
+    rejecter,
+    retry_due_at,
+)
+from apps.core import clock
+from apps.core.channels import Channel, Priority
+from apps.core.garbage_collector import tune_for_pipeline
+from apps.core.outages import BrokerUnavailable, forget_broken_connections, is_outage
+from apps.delivery import epoch
 from apps.monitoring import readiness
-from apps.preferences.models import Channel, Priority
-from apps.streaming.client import BrokerUnavailable, ensure_topics
+from apps.streaming.client import ensure_topics
 from apps.streaming.consumer import ConsumerOptions, DependencyGone, run_consumer
 from apps.streaming.local_broker import BrokerNotConfigured, bootstrap_servers
 from apps.streaming.topics import DEFERRED, EVENTS, RETRY, channel_topic, topic_name
@@ -37,7 +45,7 @@ class Command(BaseCommand):
         from django.conf import settings
 
         if os.environ.get("METRICS_PORT"):  # first, so the health check can say what start-up waits for
-            from apps.monitoring.metrics import serve_metrics
+            from apps.core.metrics import serve_metrics
 
             serve_metrics(int(os.environ["METRICS_PORT"]))
         try:

@@ -18,9 +18,12 @@ import redis
 from celery.exceptions import Reject
 from django import db
 
-from apps.streaming.client import BrokerUnavailable
-
 log = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(RuntimeError):
+    """Kafka could not be reached (raised by apps.streaming, which alone speaks to it)."""
+
 
 OUTAGES = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, db.OperationalError, db.InterfaceError)
 # What a bridge's hand-off meets when a dependency is down: the above, the Celery broker, or Kafka.
