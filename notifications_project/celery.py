@@ -16,7 +16,7 @@ def _serve_metrics_and_wait(sender=None, **kwargs) -> None:  # noqa: ANN001, ANN
     sets it). Then, before it consumes, it waits for PostgreSQL and Redis if they are down, rather than exit."""
     port = os.environ.get("METRICS_PORT")
     if port:
-        from apps.core.metrics import serve_metrics
+        from apps.monitoring.process_server import serve_metrics
 
         serve_metrics(int(port))
     from django.conf import settings

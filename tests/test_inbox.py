@@ -12,8 +12,8 @@ from apps.audience.models import Recipient
 from apps.delivery.models import ApiKey, ApiScope
 from apps.delivery.service import notify
 from apps.inbox.models import InboxMessage
+from apps.inbox.transport import InAppTransport
 from apps.providers.base import Content, Outcome, Target
-from apps.providers.inapp import InAppTransport
 
 from .test_pipeline import completed
 

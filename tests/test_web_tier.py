@@ -19,8 +19,8 @@ from django.db import connection
 
 from apps.audience import tokens
 from apps.audience.models import Recipient
+from apps.inbox.transport import InAppTransport
 from apps.providers.base import Content, Target
-from apps.providers.inapp import InAppTransport
 
 from .web_server import SECRET_KEY, WEB_COMMAND, web_server
 

@@ -92,16 +92,15 @@ def _webhook() -> Transport:
     return WebhookTransport(timeout=settings.PROVIDER_TIMEOUT_SECONDS)
 
 
-def _in_app() -> Transport:
-    from .inapp import InAppTransport
-
-    return InAppTransport()
-
-
 BUILDERS: dict[tuple[str, str], Callable[[], Transport]] = {
     ("push", "fake"): _fake_push, ("push", "fcm"): _fcm, ("push", "apns"): _apns, ("push", "webpush"): _webpush,
-    ("email", ""): _email, ("sms", ""): _sms, ("webhook", ""): _webhook, ("in_app", ""): _in_app,
+    ("email", ""): _email, ("sms", ""): _sms, ("webhook", ""): _webhook,
 }
+
+
+def register(channel: str, platform: str, builder: Callable[[], Transport]) -> None:
+    """Add a transport that lives outside this app (the inbox's in-app transport registers itself)."""
+    BUILDERS[(channel, platform)] = builder
 
 
 def reset() -> None:

@@ -45,7 +45,7 @@ class Command(BaseCommand):
         from django.conf import settings
 
         if os.environ.get("METRICS_PORT"):  # first, so the health check can say what start-up waits for
-            from apps.core.metrics import serve_metrics
+            from apps.monitoring.process_server import serve_metrics
 
             serve_metrics(int(os.environ["METRICS_PORT"]))
         try:

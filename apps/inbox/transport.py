@@ -1,12 +1,13 @@
-"""In-app: the message is stored in the user's inbox (apps.inbox) and announced to live streams."""
+"""The in-app channel's transport: the message is stored in the user's inbox and announced to live streams.
+The inbox registers it with the provider registry when the app is ready."""
 
 from __future__ import annotations
 
 from django.db import DatabaseError
 
-from apps.inbox.store import deliver
+from apps.providers.base import Content, Result, Target, Transport, TransportError, send_per_content, sent_results
 
-from .base import Content, Result, Target, Transport, TransportError, send_per_content, sent_results
+from .store import deliver
 
 
 class InAppTransport(Transport):
