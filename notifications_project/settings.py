@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.audience",
     "apps.preferences",
+    "apps.content",
     "apps.campaigns",
     "apps.delivery",
     "apps.callbacks",

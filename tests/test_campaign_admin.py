@@ -15,7 +15,8 @@ from django_celery_beat.models import PeriodicTask
 
 from apps.audience.models import Recipient, Topic
 from apps.campaigns import service
-from apps.campaigns.models import Campaign, CampaignEvent, CampaignRun, Template
+from apps.campaigns.models import Campaign, CampaignEvent, CampaignRun
+from apps.content.models import Template
 from apps.harness import protocol_servers as servers
 from apps.preferences.models import Category, Preference
 
@@ -59,7 +60,7 @@ def test_marketer_and_sender_groups_can_use_their_screens(fans):
     marketer_listing = marketer.get("/admin/campaigns/campaign/").content.decode()
     assert "launch_campaigns" not in marketer_listing and "schedule_campaigns" not in marketer_listing
     assert sender.get("/admin/campaigns/campaign/add/").status_code == 403
-    assert marketer.get("/admin/campaigns/template/add/").status_code == 200
+    assert marketer.get("/admin/content/template/add/").status_code == 200
 
 
 def test_a_context_missing_a_template_variable_is_refused_at_the_field_and_at_schedule(fans):
@@ -115,14 +116,14 @@ def test_live_estimate_and_preview_work_on_unsaved_forms(fans):
              "push_body": "Hi {{ recipient.external_id }}", "email_subject": "News",
              "email_text": "Read on", "email_html": '<a href="{{ unsubscribe_url }}">stop</a>',
              "sample_context": '{"team": "Home"}'}
-    shown = marketer.post("/admin/campaigns/template/render/", {**texts, "recipient": fan.external_id,
+    shown = marketer.post("/admin/content/template/render/", {**texts, "recipient": fan.external_id,
                                                                 "locale": "fr"}).json()
     assert shown["fields"]["push_title"] == "But Home" and shown["fields"]["push_body"] == f"Hi {fan.external_id}"
     assert "Unsubscribe: https://" in shown["fields"]["email_text"]  # the default footer of a promotional email
     assert shown["fields"]["email_html"].count("unsubscribe") == 1  # its own link, no second footer
     assert not Template.objects.exists()  # nothing saved
     template = make_template(push_title="{{ discount }}% off")
-    campaign_view = marketer.post("/admin/campaigns/template/render/",
+    campaign_view = marketer.post("/admin/content/template/render/",
                                   {"template": template.pk, "context": '{"discount": 30}'}).json()
     assert campaign_view["fields"]["push_title"] == "30% off"
 

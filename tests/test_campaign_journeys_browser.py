@@ -12,7 +12,8 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from apps.audience.models import Topic
-from apps.campaigns.models import Campaign, CampaignStatus, Template
+from apps.campaigns.models import Campaign, CampaignStatus
+from apps.content.models import Template
 from apps.preferences.models import Category
 
 from .test_campaign_page_browser import OUTPUT, browser  # noqa: F401  (the headless Chromium fixture)
@@ -98,7 +99,7 @@ def test_marketer_composes_previews_and_tests_and_a_sender_schedules(browser, si
     marketer = staff("Marketer")
     log_in(browser, site, marketer)
     # a template, previewed beside the form without saving
-    browser.get(f"{site}/admin/campaigns/template/add/")
+    browser.get(f"{site}/admin/content/template/add/")
     type_into(browser, "#id_name", "Derby offer")
     type_into(browser, "#id_push_title", "{{ discount }}% off, {{ recipient.name }}")
     type_into(browser, "#id_push_body", "{% if recipient.locale == 'fr' %}Bonjour{% else %}Hello{% endif %}")

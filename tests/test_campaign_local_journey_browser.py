@@ -13,7 +13,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from apps.campaigns.models import Campaign, CampaignPart, CampaignStatus, PartState, Template
+from apps.campaigns.models import Campaign, CampaignPart, CampaignStatus, PartState
+from apps.content.models import Template
 from apps.core import clock
 from apps.delivery.models import Delivery
 from apps.preferences.models import Category

@@ -8,7 +8,8 @@ from django.contrib.auth.models import User
 
 from apps.audience.models import Topic
 from apps.campaigns import service
-from apps.campaigns.models import Campaign, Template
+from apps.campaigns.models import Campaign
+from apps.content.models import Template
 from apps.preferences.models import Category
 
 from .conftest import CROWD_TOPIC, wait_until

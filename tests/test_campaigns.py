@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from apps.audience.models import Topic
 from apps.campaigns import service
-from apps.campaigns.models import Campaign, CampaignEvent, CampaignRun, CampaignStatus, Template
-from apps.campaigns.template_checks import sms_segments
+from apps.campaigns.models import Campaign, CampaignEvent, CampaignRun, CampaignStatus
+from apps.content.models import Template
+from apps.content.template_checks import sms_segments
 from apps.delivery.models import Notification
 
 from .conftest import CROWD_TOPIC, wait_until
@@ -62,7 +63,7 @@ def campaign_form(template: Template, **overrides) -> dict:
 
 
 def test_template_errors_are_shown_at_the_field(marketer):
-    answer = marketer.post("/admin/campaigns/template/add/", {
+    answer = marketer.post("/admin/content/template/add/", {
         "name": "bad", "push_title": "GOAL {% if team %}{{ team }}",
         "push_body": "Hi {{ recipient.name }}, {{ scorer }} scored",
         "sms_text": "ok", "sample_context": '{"team": "Home"}'})
@@ -78,12 +79,12 @@ def test_template_errors_are_shown_at_the_field(marketer):
 
 
 def test_marketer_builds_previews_and_tests_but_only_a_sender_launches(marketer, sender, stack, provider):
-    answer = marketer.post("/admin/campaigns/template/add/", {
+    answer = marketer.post("/admin/content/template/add/", {
         "name": "goal", "push_title": "GOAL {{ team }}", "push_body": "Hi {{ recipient.external_id }}",
         "sms_text": "GOAL {{ team }}", "sample_context": '{"team": "Home"}'})
     assert answer.status_code == 302, answer.context["adminform"].form.errors
     template = Template.objects.get(name="goal")
-    preview = marketer.get(f"/admin/campaigns/template/{template.pk}/preview/", {"recipient": "seed-000000001"})
+    preview = marketer.get(f"/admin/content/template/{template.pk}/preview/", {"recipient": "seed-000000001"})
     assert preview.status_code == 200 and b"GOAL Home" in preview.content and b"Hi seed-000000001" in preview.content
     answer = marketer.post("/admin/campaigns/campaign/add/", campaign_form(template))
     assert answer.status_code == 302, answer.context["adminform"].form.errors

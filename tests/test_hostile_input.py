@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from apps.audience.models import Recipient
 from apps.audience.tokens import issue
-from apps.delivery import rendering
+from apps.content import rendering
 from apps.delivery.models import ApiKey, ApiScope
 
 SERVICE_TOKEN = "hostile-service-token"

@@ -51,7 +51,8 @@ def staff_client(client, django_user_model):
 def test_every_admin_changelist_and_change_form_renders_with_real_data(staff_client):
     from django.contrib import admin
 
-    from apps.campaigns.models import Campaign, Template
+    from apps.campaigns.models import Campaign
+    from apps.content.models import Template
     from apps.delivery.models import ApiKey, DeadLetter, Delivery, Notification
     from apps.preferences.models import Category
 

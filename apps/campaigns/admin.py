@@ -1,6 +1,6 @@
 """The marketer's admin: campaigns with audience (estimated live), schedule, a preview beside the form,
 test send with its real outcome, launch (with a confirmation above a size), pause/resume/cancel, live
-status and progress, results and audit. Templates: template_admin.py; the JSON parts: admin_views.py."""
+status and progress, results and audit. Templates: apps/content/admin.py; the JSON parts: admin_views.py."""
 
 from __future__ import annotations
 
@@ -15,15 +15,14 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from apps.content import template_checks
+from apps.content.admin import preview_context
 from apps.core import outages
 
-from . import admin_views, service, template_checks
+from . import admin_views, service
 from .forms import CampaignForm, VariantFormSet
 from .models import Campaign, CampaignEvent, CampaignPart, CampaignRun, CampaignStatus, CampaignVariant, ScheduleKind
-from .template_admin import TemplateAdmin, preview_context
 from .test_send import send_test
-
-__all__ = ["CampaignAdmin", "TemplateAdmin"]
 
 
 class CampaignEventInline(admin.TabularInline):
@@ -106,7 +105,7 @@ class CampaignAdmin(admin.ModelAdmin):
             latest_run=Subquery(latest.values("pk")[:1]))
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):  # noqa: ANN001, ANN201
-        extra = preview_context(reverse("admin:campaigns_template_render"), "template,context,category")
+        extra = preview_context(reverse("admin:content_template_render"), "template,context,category")
         campaign = Campaign.objects.filter(pk=object_id).first() if object_id and object_id.isdigit() else None
         if campaign is not None:
             extra["preview_defaults"] = json.dumps({"template": campaign.template_id, "category": campaign.category_id,
@@ -150,16 +149,16 @@ class CampaignAdmin(admin.ModelAdmin):
         return "when launched"
 
     def _counts(self, obj: Campaign) -> dict:
-        from apps.delivery import progress
+        from apps.delivery import service as delivery
 
         notification_id = getattr(obj, "latest_notification", None)
         if notification_id:
-            return progress.read(notification_id)
+            return delivery.live_counts(notification_id)
         run_id = getattr(obj, "latest_run", None)  # a split run: its parts' notifications, summed
         ids = CampaignPart.objects.filter(run_id=run_id).exclude(notification=None).values_list(
             "notification_id", flat=True) if run_id else []
         counts: dict = {}
-        for one in map(progress.read, ids):
+        for one in map(delivery.live_counts, ids):
             for name, value in one.items():
                 counts[name] = counts.get(name, 0) + value
         return counts

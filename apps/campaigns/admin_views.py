@@ -3,19 +3,16 @@ audience estimate while the form is edited, the preview beside the form, progres
 
 from __future__ import annotations
 
-import json
-
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 
-from apps.audience.models import Recipient, Segment, Topic
-from apps.preferences.models import Category
+from apps.audience.models import Segment, Topic
 
-from . import service, template_checks
+from . import service
 from .members import MemberListError, parse_member_csv
-from .models import AudienceKind, Campaign, CampaignStatus, Template
+from .models import AudienceKind, Campaign, CampaignStatus
 from .results import notification_results, variant_results
 
 
@@ -47,43 +44,6 @@ def estimate(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"users": users, "text": f"{users:,} users"})
 
 
-def render_preview(request: HttpRequest) -> JsonResponse:
-    """The message as a chosen user (and locale) would get it, from the form's unsaved values."""
-    data = request.POST
-    template = Template.objects.filter(pk=_pk(data.get("template"))).first() if "template" in data else None
-    if "template" in data and template is None:
-        return JsonResponse({"error": "Choose a template to preview."})
-    if template is None:
-        template = Template(**{name: data.get(name, "") for name in Template.TEXT_FIELDS})
-    try:
-        context = json.loads(data.get("context") or data.get("sample_context") or "{}")
-    except ValueError:
-        return JsonResponse({"error": "The context is not valid JSON."})
-    if not isinstance(context, dict):
-        return JsonResponse({"error": "The context must be a JSON object."})
-    if "context" not in data:
-        context = {**(template.sample_context or {}), **context}
-    recipient, note = dict(template_checks.SAMPLE_RECIPIENT), "a sample user"
-    external_id = data.get("recipient", "").strip()
-    if external_id:
-        found = Recipient.objects.filter(external_id=external_id).first()
-        if found is None:
-            note = f"no user {external_id!r}: a sample user"
-        else:
-            recipient = {"name": found.name, "external_id": found.external_id, "locale": found.locale}
-            note = f"user {external_id}"
-    locale = data.get("locale", "").strip()
-    if locale:
-        recipient["locale"] = locale
-        note += f", locale {locale}"
-    category = Category.objects.filter(pk=_pk(data.get("category"))).first()
-    shown = template_checks.preview(template, context, recipient,
-                                    unsubscribable=not (category and category.is_transactional))
-    length, segments, encoding = template_checks.sms_segments(shown["sms_text"])
-    return JsonResponse({"fields": shown, "note": f"As {note} would get it.",
-                         "sms": f"{length} characters, {segments} segment(s), {encoding}"})
-
-
 def _campaign(model_admin, request: HttpRequest, pk: int) -> Campaign:  # noqa: ANN001
     campaign = get_object_or_404(Campaign, pk=pk)
     if not model_admin.has_view_permission(request, campaign):
@@ -94,13 +54,13 @@ def _campaign(model_admin, request: HttpRequest, pk: int) -> Campaign:  # noqa: 
 def progress(model_admin, request: HttpRequest, pk: int) -> JsonResponse:  # noqa: ANN001
     """Counts the pipeline keeps in Redis for the latest run (never a COUNT(*) over deliveries), summed over a
     split run's notifications; a local-time run's waves too."""
-    from apps.delivery import progress as counters
+    from apps.delivery import service as delivery
 
     campaign = _campaign(model_admin, request, pk)
     run = campaign.runs.order_by("-launched_at").first()
     split = list(run.parts.select_related("notification")) if run else []
     ids = [run.notification_id] if run and run.notification_id else [p.notification_id for p in split]
-    per_id = {nid: counters.read(nid) for nid in ids if nid}
+    per_id = {nid: delivery.live_counts(nid) for nid in ids if nid}
     counts: dict = {}
     for one in per_id.values():
         for name, value in one.items():
@@ -108,7 +68,7 @@ def progress(model_admin, request: HttpRequest, pk: int) -> JsonResponse:  # noq
                 counts[name] = (min if name == "t_first_send" else max)(counts.get(name, value), value)
             else:
                 counts[name] = counts.get(name, 0) + value
-    done = sum(int(counts.get(k, 0)) for k in counters.TERMINAL)
+    done = sum(int(counts.get(k, 0)) for k in delivery.TERMINAL_COUNTS)
     elapsed = counts.get("t_last_recorded", 0) - counts.get("t_first_send", 0)
     waves = [{"timezone": p.timezone, "variant": str(p.variant) if p.variant_id else "", "due": p.due_at.isoformat(),
               "due_text": f"{p.due_at:%Y-%m-%d %H:%M}",

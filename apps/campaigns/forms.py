@@ -5,9 +5,10 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 
+from apps.content import template_checks
 from apps.core.channels import Channel
 
-from . import parts, service, template_checks
+from . import parts, service
 from .members import MemberListError, parse_member_csv
 from .models import AudienceKind, Campaign, ScheduleKind
 

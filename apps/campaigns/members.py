@@ -76,3 +76,17 @@ def replace_members(campaign: Campaign, recipient_ids: list[int]) -> None:
         CampaignMember.objects.filter(campaign=campaign).delete()
         CampaignMember.objects.bulk_create([CampaignMember(campaign=campaign, recipient_id=r) for r in recipient_ids],
                                            batch_size=10_000)
+
+
+def register_member_lists() -> None:
+    """Make {"campaign": id} an audience the pipeline can check, count and stream: the campaign's uploaded list."""
+    from apps.delivery import service as delivery
+
+    delivery.register_audience_kind(delivery.AudienceKind(
+        name="campaign",
+        exists=lambda pk: Campaign.objects.filter(pk=pk).exists(),
+        rows=lambda pk: CampaignMember.objects.filter(campaign_id=pk),
+        ids_sql="SELECT recipient_id AS id FROM campaigns_campaignmember WHERE campaign_id = %(kind_value)s",
+        page_sql="SELECT recipient_id FROM campaigns_campaignmember WHERE campaign_id = %(kind_value)s"
+                 " AND recipient_id > %(after)s ORDER BY campaign_id, recipient_id LIMIT %(limit)s",
+    ))

@@ -184,8 +184,7 @@ def release_part(run: CampaignRun, part: CampaignPart, now: datetime) -> bool:
 
     The notification's idempotency key names the part, so even a releaser whose lease ran out makes
     the same notification; the PENDING -> RELEASED step (with its audit line) happens once."""
-    from apps.delivery.models import Source
-    from apps.delivery.service import notify
+    from apps.delivery.service import Source, notify
 
     from .service import record_event
 
@@ -214,19 +213,19 @@ def release_part(run: CampaignRun, part: CampaignPart, now: datetime) -> bool:
         return False
     log.info("campaign %s: released %s, notification %s", campaign.pk, part, notification.pk)
     if Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.PAUSED).exists():
-        from apps.delivery import control  # paused while this part was being released: hold it too
+        from apps.delivery import service as delivery  # paused while this part was being released: hold it too
 
-        control.pause(notification.pk)
+        delivery.pause(notification.pk)
     return True
 
 
 def _stop_if_cancelled(part: CampaignPart, notification_id: int) -> None:
     """The campaign was cancelled while this part was being notified: its notification stops too."""
-    from apps.delivery import control
+    from apps.delivery import service as delivery
 
     if CampaignPart.objects.filter(pk=part.pk, state=PartState.CANCELLED, notification=None).update(
             notification_id=notification_id):
-        control.release(notification_id, control.CANCELLED)
+        delivery.release(notification_id, delivery.CANCELLED)
 
 
 def overdue_runs(now: datetime) -> list[int]:

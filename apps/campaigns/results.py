@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections import Counter
 
 from django.core.cache import cache
-from django.db import connection
 from django.urls import reverse
 
-from apps.delivery.models import Delivery, DeliveryStatus
+from apps.delivery.service import outcome_counts
 
 # Skip reasons as a marketer reads them; the pipeline's own word is kept for anything else.
 SKIP_LABELS = {
@@ -22,11 +21,6 @@ SKIP_LABELS = {
 SKIP_GROUPS = ("opted out", "capped", "quiet hours", "no contact", "suppressed")
 TOP_REASONS = 5
 
-_GROUPED = """
-SELECT channel, status, reason, count(*) FROM delivery_delivery WHERE id BETWEEN %s AND %s GROUP BY 1, 2, 3
-"""
-
-
 def skip_label(reason: str) -> str:
     return SKIP_LABELS.get(reason, reason or "unknown")
 
@@ -37,24 +31,22 @@ def notification_results(notification_id: int, complete: bool) -> dict[str, dict
     key = f"campaign-results:{notification_id}"
     if complete and (cached := cache.get(key)) is not None:
         return cached
-    with connection.cursor() as cursor:
-        cursor.execute(_GROUPED, Delivery.key_range(notification_id))
-        rows = cursor.fetchall()
+    rows = outcome_counts(notification_id)
     channels: dict[str, dict] = {}
     failures: dict[str, Counter] = {}
     for channel, status, reason, count in rows:
         entry = channels.setdefault(channel, {"sent": 0, "failed": 0, "skipped": dict.fromkeys(SKIP_GROUPS, 0),
                                               "dead_lettered": 0})
-        if status == DeliveryStatus.SENT:
+        if status == "sent":
             entry["sent"] += count
-        elif status == DeliveryStatus.FAILED:
+        elif status == "failed":
             entry["failed"] += count
             failures.setdefault(channel, Counter())[reason or "unknown"] += count
-        elif status == DeliveryStatus.SKIPPED:
+        elif status == "skipped":
             label = skip_label(reason)
             group = next((g for g in SKIP_GROUPS if label.startswith(g)), label)
             entry["skipped"][group] = entry["skipped"].get(group, 0) + count
-        elif status == DeliveryStatus.DEAD_LETTERED:
+        elif status == "dead_lettered":
             entry["dead_lettered"] += count
     dead_letters = reverse("admin:delivery_deadletter_changelist") + f"?notification_id={notification_id}"
     for channel, entry in channels.items():

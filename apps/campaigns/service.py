@@ -15,8 +15,9 @@ from django.utils import timezone
 from django_celery_beat.models import ClockedSchedule, CrontabSchedule, PeriodicTask
 
 from apps.audience.models import Follow, Recipient
+from apps.content import template_checks
 
-from . import parts, template_checks
+from . import parts
 from .models import (
     AudienceKind,
     Campaign,
@@ -157,8 +158,7 @@ def occurrence(campaign: Campaign, now: datetime) -> str:
 
 def launch(campaign_id: int, user=None, now: datetime | None = None):  # noqa: ANN001, ANN201
     """Start this occurrence of the campaign, once: returns its notification (None if not launchable)."""
-    from apps.delivery.models import Source
-    from apps.delivery.service import notify
+    from apps.delivery.service import Source, notify
 
     campaign = Campaign.objects.select_related("category", "topic").filter(pk=campaign_id).first()
     if campaign is None:  # deleted: its beat entry must not fire again
@@ -193,12 +193,12 @@ def _active_notification_ids(campaign: Campaign) -> list[int]:
 
 
 def pause(campaign: Campaign, user) -> None:  # noqa: ANN001
-    from apps.delivery import control
+    from apps.delivery import service as delivery
 
     if campaign.status not in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED):
         raise CampaignError(f"a {campaign.status} campaign cannot be paused")
     for notification_id in _active_notification_ids(campaign):
-        control.pause(notification_id)
+        delivery.pause(notification_id)
     PeriodicTask.objects.filter(pk=campaign.periodic_task_id).update(enabled=False)
     Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.PAUSED)
     record_event(campaign, user, "paused")
@@ -228,11 +228,11 @@ def resume(campaign: Campaign, user) -> int:  # noqa: ANN001
 
 
 def cancel(campaign: Campaign, user) -> None:  # noqa: ANN001
-    from apps.delivery import control
+    from apps.delivery import service as delivery
 
     if campaign.status in (CampaignStatus.CANCELLED, CampaignStatus.COMPLETED):
         raise CampaignError(f"a {campaign.status} campaign cannot be cancelled")
-    _release(campaign, control.CANCELLED)
+    _release(campaign, delivery.CANCELLED)
     CampaignPart.objects.filter(run__campaign=campaign, state=PartState.PENDING).update(state=PartState.CANCELLED)
     PeriodicTask.objects.filter(pk=campaign.periodic_task_id).update(enabled=False)
     Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.CANCELLED)
@@ -241,16 +241,9 @@ def cancel(campaign: Campaign, user) -> None:  # noqa: ANN001
 
 def _release(campaign: Campaign, new_state: str) -> int:
     """Set the run state of the campaign's notifications and hand their parked batches back to the senders."""
-    from apps.core import queues
-    from apps.delivery import control
-    from apps.delivery.tasks import enqueue_batch
+    from apps.delivery import service as delivery
 
-    handed = 0
-    for notification_id in _active_notification_ids(campaign):
-        for batch in control.release(notification_id, new_state):
-            enqueue_batch(batch, 0, queues.send_queue(batch.priority))
-            handed += 1
-    return handed
+    return sum(delivery.release(notification_id, new_state) for notification_id in _active_notification_ids(campaign))
 
 
 def on_notification_completed(sender, notification_id: int, **kwargs) -> None:  # noqa: ANN001, ANN003

@@ -6,8 +6,7 @@ import time
 from dataclasses import dataclass
 
 from apps.audience.models import Recipient
-from apps.delivery import progress
-from apps.delivery.models import Delivery, DeliveryStatus
+from apps.delivery import service as delivery
 
 from .models import Campaign
 from .results import skip_label
@@ -49,9 +48,8 @@ def _staff_recipient(user) -> Recipient:  # noqa: ANN001
 
 
 def outcome_of(notification_id: int, recipient_id: int, channels: list[str]) -> TestOutcome:
-    rows = {channel: (DeliveryStatus(status).name.lower(), reason) for channel, status, reason in
-            Delivery.of_notification(notification_id).values_list("channel", "status", "reason")}
-    held = progress.read(notification_id)
+    rows = {channel: (outcome, reason) for channel, outcome, reason, _ in delivery.outcome_counts(notification_id)}
+    held = delivery.live_counts(notification_id)
     found = {}
     for channel in channels:
         state, reason = rows.get(channel, ("waiting", ""))
@@ -65,10 +63,9 @@ def outcome_of(notification_id: int, recipient_id: int, channels: list[str]) -> 
 
 def send_test(campaign: Campaign, user, wait_seconds: float = DEFAULT_WAIT_SECONDS) -> TestOutcome:  # noqa: ANN001
     """Send, then wait up to wait_seconds for every channel's outcome (delivered, failed, skipped)."""
-    from apps.delivery.service import notify
 
     recipient = _staff_recipient(user)
-    notification = notify(category=campaign.category.slug, audience={"recipients": [recipient.pk]},
+    notification = delivery.notify(category=campaign.category.slug, audience={"recipients": [recipient.pk]},
                           channels=campaign.channels, context=campaign.context or {}, template_id=campaign.template_id)
     deadline = time.monotonic() + wait_seconds
     while True:

@@ -7,6 +7,7 @@ sender's to choose: it is the category's, read from the database.
 
 from __future__ import annotations
 
+from . import audience_kinds
 from .models import SendLimits
 from .requests import NotificationRequest
 
@@ -37,7 +38,6 @@ def audience_size(audience: dict, at_most: int) -> int:
     """Recipients an audience names before preferences, counted up to at_most (a LIMIT in the count's
     subquery, so a small limit stays cheap on a topic of 2.5M fans)."""
     from apps.audience.models import Follow, Recipient, Segment
-    from apps.campaigns.models import CampaignMember
 
     kind, value = next(iter(audience.items()))
     if kind == "slice":  # at most the audience it is part of
@@ -48,8 +48,8 @@ def audience_size(audience: dict, at_most: int) -> int:
         rows = Follow.objects.filter(topic__slug=value)
     elif kind == "segment":
         rows = Segment.objects.get(pk=value).recipients()
-    elif kind == "campaign":
-        rows = CampaignMember.objects.filter(campaign_id=value)
+    elif kind in audience_kinds.KINDS:
+        rows = audience_kinds.KINDS[kind].rows(value)
     else:
         rows = Recipient.objects.filter(is_active=True)
     return rows.values("pk")[:at_most].count()

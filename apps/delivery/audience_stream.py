@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from . import audience_kinds
 from .models import Notification
 
 # Ids in ascending order after %(after)s, per audience kind.
@@ -20,8 +21,6 @@ _SOURCES = {
     "topic": "SELECT recipient_id FROM audience_follow WHERE topic_id = %(topic_id)s AND recipient_id > %(after)s"
              " ORDER BY topic_id, recipient_id LIMIT %(limit)s",
     "all": "SELECT id FROM audience_recipient WHERE id > %(after)s ORDER BY id LIMIT %(limit)s",
-    "campaign": "SELECT recipient_id FROM campaigns_campaignmember WHERE campaign_id = %(campaign_id)s"
-                " AND recipient_id > %(after)s ORDER BY campaign_id, recipient_id LIMIT %(limit)s",
     "recipients": "SELECT id FROM audience_recipient WHERE id = ANY(%(ids)s::bigint[]) AND id > %(after)s"
                   " ORDER BY id LIMIT %(limit)s",
 }
@@ -91,7 +90,6 @@ def _split(ids: list[int], exceptions: dict[int, str], default_enabled: bool) ->
 _BASES = {
     "topic": "SELECT recipient_id AS id FROM audience_follow WHERE topic_id = %(topic_id)s",
     "all": "SELECT id FROM audience_recipient",
-    "campaign": "SELECT recipient_id AS id FROM campaigns_campaignmember WHERE campaign_id = %(campaign_id)s",
     "recipients": "SELECT id FROM audience_recipient WHERE id = ANY(%(ids)s::bigint[])",
 }
 
@@ -103,7 +101,10 @@ def _slice_source(value: dict) -> tuple[str, dict]:
     """Part of another audience: recipients of one of `timezones` ("" is UTC) and/or with id % 100 in [from, to)."""
     kind = next(iter(value["of"]))
     _, params = _source_for(value["of"])
-    base = f"SELECT id FROM ({_segment_ids(value['of']['segment'])}) AS seg" if kind == "segment" else _BASES[kind]
+    if kind == "segment":
+        base = f"SELECT id FROM ({_segment_ids(value['of']['segment'])}) AS seg"
+    else:
+        base = audience_kinds.KINDS[kind].ids_sql if kind in audience_kinds.KINDS else _BASES[kind]
     filters = ""
     if "timezones" in value:
         filters += " AND r.timezone = ANY(%(slice_timezones)s::text[])"
@@ -125,8 +126,8 @@ def _source_for(audience: dict) -> tuple[str, dict]:
         return _SOURCES["topic"], {"topic_id": topic.pk if topic else -1}
     if kind == "recipients":
         return _SOURCES["recipients"], {"ids": sorted(set(value))}
-    if kind == "campaign":
-        return _SOURCES["campaign"], {"campaign_id": value}
+    if kind in audience_kinds.KINDS:
+        return audience_kinds.KINDS[kind].page_sql, {"kind_value": value}
     if kind == "segment":
         inner = _segment_ids(value)
         return f"SELECT id FROM ({inner}) AS seg WHERE id > %(after)s ORDER BY id LIMIT %(limit)s", {}

@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 
 from apps.audience.models import Recipient
-from apps.campaigns.models import Template
+from apps.content.models import Template
 from apps.core.channels import Channel
 from apps.preferences.models import Category
 

@@ -9,6 +9,7 @@ from apps.core.json_checks import RequestError, check_storable, is_int
 from apps.core.safe_text import syntax_problem
 from apps.preferences.models import Category
 
+from . import audience_kinds
 from .models import MAX_RECIPIENT_ID
 
 MAX_RECIPIENTS_INLINE = 10_000
@@ -61,7 +62,7 @@ def parse_request(data: object, idempotency_key: str | None = None) -> Notificat
             raise RequestError(name, problem)
     template_id = data.get("template_id")
     if template_id is not None:
-        from apps.campaigns.models import Template
+        from apps.content.models import Template
 
         if not is_int(template_id) or not Template.objects.filter(pk=template_id).exists():
             raise RequestError("template_id", f"unknown template {template_id!r}")
@@ -106,11 +107,9 @@ def _parse_audience(audience: object, nested: bool = False) -> dict:
     elif kind == "all":
         if value is not True:
             raise RequestError("audience.all", "must be true")
-    elif kind == "campaign":  # a campaign's uploaded list
-        from apps.campaigns.models import Campaign
-
-        if not is_int(value) or not Campaign.objects.filter(pk=value).exists():
-            raise RequestError("audience.campaign", f"unknown campaign {value!r}")
+    elif kind in audience_kinds.KINDS:  # another app's, e.g. a campaign's uploaded list
+        if not is_int(value) or not audience_kinds.KINDS[kind].exists(value):
+            raise RequestError(f"audience.{kind}", f"unknown {kind} {value!r}")
     else:
         raise RequestError("audience", f"unknown audience kind {kind!r}")
     return {kind: value}

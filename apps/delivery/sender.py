@@ -15,11 +15,12 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import lru_cache, partial
 
+from apps.content import rendering
 from apps.core import metrics
 from apps.preferences import links
 from apps.providers.base import MAX_RETRY_AFTER_SECONDS, Content, Outcome, Result, Target
 
-from . import claims, control, gate, progress, provider_calls, records, rendering
+from . import claims, control, gate, progress, provider_calls, records
 from .batch_message import BatchMessage
 from .contacts import NO_CONTACT_REASON, deactivate_tokens, load_profiles, load_targets
 from .models import DeliveryStatus, Notification

@@ -1,13 +1,17 @@
-"""notify(): the one way in. Records the notification, then publishes its event."""
+"""The delivery pipeline's service: notify(), the one way in (records the notification, then publishes its
+event), and what the apps above it may do with a notification on its way. They import this module only."""
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
-from . import idempotency
-from .models import ApiKey, EventSource, Notification, NotificationStatus, Source
+from apps.core import queues
+
+from . import audience_kinds, control, idempotency, progress
+from .models import ApiKey, Delivery, DeliveryStatus, EventSource, Notification, NotificationStatus, Source
 from .publisher import publish_notification_event
 from .requests import NotificationRequest, parse_request
+from .signals import notification_completed  # noqa: F401 (sent by the finalizer; part of this API)
 
 
 def notify(
@@ -75,3 +79,46 @@ def record(request: NotificationRequest, source: str, api_key: ApiKey | None = N
         idempotency.check_same(winner, request, print_)
         return winner, False
     return notification, True
+
+
+# The rest of the pipeline's public face, for the apps above it (campaigns): steer a notification that is
+# on its way, and read what it came to.
+CANCELLED = control.CANCELLED
+TERMINAL_COUNTS = progress.TERMINAL
+register_audience_kind = audience_kinds.register
+AudienceKind = audience_kinds.AudienceKind
+
+
+def pause(notification_id: int) -> None:
+    """Senders park this notification's batches (in Redis, with PostgreSQL recording none of them sent)."""
+    control.pause(notification_id)
+
+
+def release(notification_id: int, new_state: str = "") -> int:
+    """Resume (or, with CANCELLED, cancel) a notification: its parked batches go back to the senders, which
+    skip them as cancelled in that case. Returns how many batches were handed back."""
+    from .tasks import enqueue_batch
+
+    handed = 0
+    for batch in control.release(notification_id, new_state):
+        enqueue_batch(batch, 0, queues.send_queue(batch.priority))
+        handed += 1
+    return handed
+
+
+def live_counts(notification_id: int) -> dict[str, float]:
+    """The live counters (Redis; the finalizer recounts from PostgreSQL): sent, failed, skipped, targeted..."""
+    return progress.read(notification_id)
+
+
+_OUTCOMES = ("SELECT channel, status, reason, count(*) FROM delivery_delivery WHERE id BETWEEN %s AND %s"
+             " GROUP BY 1, 2, 3")
+
+
+def outcome_counts(notification_id: int) -> list[tuple[str, str, str, int]]:
+    """(channel, outcome, reason, recipients) from PostgreSQL, the record; outcome is sent, failed, skipped or
+    dead_lettered."""
+    with connection.cursor() as cursor:
+        cursor.execute(_OUTCOMES, Delivery.key_range(notification_id))
+        rows = cursor.fetchall()
+    return [(channel, DeliveryStatus(status).name.lower(), reason, count) for channel, status, reason, count in rows]

@@ -20,7 +20,8 @@ def beat(run: Run) -> dict:
     """Two beat processes (a double deployment), one of them killed and restarted around the fire time."""
     from apps.audience.models import Topic
     from apps.campaigns import service
-    from apps.campaigns.models import Campaign, CampaignRun, Template
+    from apps.campaigns.models import Campaign, CampaignRun
+    from apps.content.models import Template
     from apps.preferences.models import Category
 
     run.provider.reset(latency_ms=run.latency_ms)

@@ -135,7 +135,8 @@ def _start_stack() -> Stack:
 
 
 def _clean_up(chaos: Run) -> None:
-    from apps.campaigns.models import Campaign, Template
+    from apps.campaigns.models import Campaign
+    from apps.content.models import Template
 
     for campaign in Campaign.objects.filter(name=f"chaos-{chaos.run_id}"):
         task = campaign.periodic_task

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from apps.delivery import rendering
 from apps.providers.unsubscribe import UNSUBSCRIBE_MARK, with_unsubscribe
+
+from . import rendering
 
 SAMPLE_RECIPIENT = {"name": "Ada Lovelace", "external_id": "user-1", "locale": "en"}
 SAMPLE_UNSUBSCRIBE_URL = "https://example.invalid/unsubscribe/sample"

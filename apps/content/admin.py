@@ -12,7 +12,7 @@ from django.utils.html import format_html
 
 from apps.audience.models import Recipient
 
-from . import admin_views, template_checks
+from . import preview, template_checks
 from .models import Template
 
 PREVIEW_LABELS = {"push_title": "Push title", "push_body": "Push body", "email_subject": "Email subject",
@@ -20,7 +20,7 @@ PREVIEW_LABELS = {"push_title": "Push title", "push_body": "Push body", "email_s
 
 
 def preview_context(url: str, fields: str) -> dict:
-    """What templates/admin/campaigns/preview_panel.html needs."""
+    """What templates/admin/content/preview_panel.html needs."""
     return {"preview_url": url, "preview_fields": fields, "preview_labels": PREVIEW_LABELS.items()}
 
 
@@ -29,7 +29,7 @@ class TemplateAdmin(admin.ModelAdmin):
     list_display = ("name", "push_title", "email_subject", "updated_at")
     search_fields = ("name", "push_title", "email_subject")
     readonly_fields = ("sms_info", "preview")
-    change_form_template = "admin/campaigns/template/change_form.html"
+    change_form_template = "admin/content/template/change_form.html"
 
     class Media:
         css = {"all": ["campaigns/compose.css"]}
@@ -44,24 +44,24 @@ class TemplateAdmin(admin.ModelAdmin):
     def preview(self, obj: Template) -> str:
         if not obj.pk:
             return "The preview beside the form shows the unsaved text."
-        url = reverse("admin:campaigns_template_preview", args=[obj.pk])
+        url = reverse("admin:content_template_preview", args=[obj.pk])
         return format_html('<a href="{}">Open the saved template with the sample values</a>', url)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):  # noqa: ANN001, ANN201
         fields = ",".join([*Template.TEXT_FIELDS, "sample_context"])
-        extra = preview_context(reverse("admin:campaigns_template_render"), fields)
+        extra = preview_context(reverse("admin:content_template_render"), fields)
         return super().changeform_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     def get_urls(self):  # noqa: ANN201
         return [path("<int:pk>/preview/", self.admin_site.admin_view(self.preview_view),
-                     name="campaigns_template_preview"),
-                path("render/", self.admin_site.admin_view(self.render_view), name="campaigns_template_render"),
+                     name="content_template_preview"),
+                path("render/", self.admin_site.admin_view(self.render_view), name="content_template_render"),
                 *super().get_urls()]
 
     def render_view(self, request: HttpRequest) -> JsonResponse:
         if request.method != "POST" or not self.has_view_permission(request):
             raise PermissionDenied
-        return admin_views.render_preview(request)
+        return preview.render_preview(request)
 
     def preview_view(self, request: HttpRequest, pk: int) -> TemplateResponse:
         template = get_object_or_404(Template, pk=pk)
@@ -78,6 +78,6 @@ class TemplateAdmin(admin.ModelAdmin):
                 note = f"user {external_id}"
         shown = template_checks.preview(template, dict(template.sample_context or {}), sample)
         length, segments, encoding = template_checks.sms_segments(shown["sms_text"])
-        return TemplateResponse(request, "admin/campaigns/template_preview.html", {
+        return TemplateResponse(request, "admin/content/template_preview.html", {
             **self.admin_site.each_context(request), "title": f"Preview of {template}", "template_obj": template,
             "shown": shown, "note": note, "sms": f"{length} characters, {segments} segment(s), {encoding}"})
