@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from django.template import Context, TemplateSyntaxError
 
-from apps.core import safe_text
+from apps.core import channels, safe_text
 from apps.providers.base import Content
 from apps.providers.unsubscribe import UNSUBSCRIBE_MARK
 
@@ -44,12 +44,13 @@ def texts_for(channel: str, title: str, body: str, template) -> ChannelTexts:  #
     """The notification's own title/body, or its template's text for this channel."""
     if template is None:
         return ChannelTexts(title, body, variables_only=True)
-    if channel == "email":
-        return ChannelTexts(template.email_subject or template.push_title, template.email_text or template.push_body,
-                            template.email_html)
-    if channel == "sms":
-        return ChannelTexts("", template.sms_text or template.push_body)
-    return ChannelTexts(template.push_title, template.push_body)
+    spec = channels.spec(channel)
+    return ChannelTexts(_first(template, spec.title_fields), _first(template, spec.body_fields),
+                        _first(template, spec.html_fields))
+
+
+def _first(template, names: tuple[str, ...]) -> str:  # noqa: ANN001
+    return next((text for text in (getattr(template, name) for name in names) if text), "")
 
 
 def render(texts: ChannelTexts, context: dict, recipient: dict | None = None) -> Content:

@@ -6,23 +6,16 @@ from itertools import repeat
 
 from django.db import connection
 
+from apps.core.channels import SPECS
 from apps.core.pgarray import int_array
 from apps.providers.base import Target
 
-# Every query gives Target's six fields in order, so rows become Targets without a Python call each.
-_DEVICES = "SELECT recipient_id, token, platform, NULL, id, '' FROM audience_device WHERE {} AND is_active" \
-           " ORDER BY recipient_id, id"
-_QUERIES = {
-    "push": _DEVICES.format("recipient_id = ANY(%s::bigint[])"),
-    "email": "SELECT id, email, '', NULL, 0, '' FROM audience_recipient WHERE id = ANY(%s::bigint[]) AND email <> ''",
-    "sms": "SELECT id, phone, '', NULL, 0, '' FROM audience_recipient WHERE id = ANY(%s::bigint[]) AND phone <> ''",
-    "in_app": "SELECT id, id::text, '', NULL, 0, '' FROM audience_recipient WHERE id = ANY(%s::bigint[])",
-    "webhook": "SELECT id, webhook_url, '', NULL, 0, webhook_secret FROM audience_recipient"
-               " WHERE id = ANY(%s::bigint[]) AND webhook_url <> ''",
-}
-
-NO_CONTACT_REASON = {"push": "no_active_device", "email": "no_email", "sms": "no_phone", "in_app": "unknown_recipient",
-                     "webhook": "no_webhook_url"}
+# Every query gives Target's six fields in order, so rows become Targets without a Python call each: the
+# channel's own (its spec), or, for a retry of some push devices, those devices.
+_DEVICES = "SELECT recipient_id, token, platform, NULL, id, '' FROM audience_device WHERE id = ANY(%s::bigint[])" \
+           " AND is_active ORDER BY recipient_id, id"
+_QUERIES = {name: spec.contacts_sql for name, spec in SPECS.items()}
+NO_CONTACT_REASON = {name: spec.no_contact_reason for name, spec in SPECS.items()}
 
 
 def load_targets(channel: str, recipient_ids: list[int], device_ids: list[int] | None = None) -> list[Target]:
@@ -32,8 +25,8 @@ def load_targets(channel: str, recipient_ids: list[int], device_ids: list[int] |
     if query is None:
         return []
     with connection.cursor() as cursor:
-        if device_ids and channel == "push":
-            cursor.execute(_DEVICES.format("id = ANY(%s::bigint[])"), [int_array(device_ids)])
+        if device_ids:
+            cursor.execute(_DEVICES, [int_array(device_ids)])
         else:
             cursor.execute(query, [int_array(recipient_ids)])
         return list(map(tuple.__new__, repeat(Target), cursor.fetchall()))

@@ -7,11 +7,11 @@ from django.db.models import Q
 
 from apps.audience.models import Recipient
 from apps.content.models import Template
-from apps.core.channels import Channel
+from apps.core.channels import SPECS, Channel
 from apps.preferences.models import Category
 
-# Channel codes packed into Delivery.id; append only, never renumber.
-CHANNEL_CODES = {Channel.PUSH: 0, Channel.EMAIL: 1, Channel.SMS: 2, Channel.IN_APP: 3, Channel.WEBHOOK: 4}
+# Channel codes packed into Delivery.id (each spec's own; never renumbered).
+CHANNEL_CODES = {name: spec.code for name, spec in SPECS.items()}
 CHANNEL_BY_CODE = {code: channel for channel, code in CHANNEL_CODES.items()}
 # Delivery.id packs (notification, channel, recipient) into a bigint's 63 bits: 32 for the notification
 # (4.29 billion notifications), 3 for the channel, 28 for the recipient (268 million recipients).

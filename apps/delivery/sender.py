@@ -16,7 +16,7 @@ from datetime import timedelta
 from functools import lru_cache, partial
 
 from apps.content import rendering
-from apps.core import metrics
+from apps.core import channels, metrics
 from apps.preferences import links
 from apps.providers.base import MAX_RETRY_AFTER_SECONDS, Content, Outcome, Result, Target
 
@@ -73,7 +73,7 @@ class NotificationInfo:
         return content
 
     def finish(self, channel: str, content: Content) -> Content:
-        if channel == "email" and self.unsubscribable:
+        if self.unsubscribable and channels.spec(channel).unsubscribe_link:
             return replace(content, unsubscribe_url=partial(links.unsubscribe_url, category=self.category))
         return content
 
@@ -294,6 +294,6 @@ def _collect(info: NotificationInfo, channel: str, targets: list[Target], result
     if report.retry_ids or report.retry_devices:
         # Never later than the notification's expiry: a retry due after it would only be skipped.
         report.retry_delay = min(backoff(attempt, retry_after), max(info.rules.expires_at - time.time(), 0.0))
-    if channel == "push":
+    if channels.spec(channel).dead_address == "deactivate_device":
         deactivate_tokens(invalid_addresses, "provider: invalid token")
     return sent

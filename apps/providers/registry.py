@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.conf import settings
+from django.utils.module_loading import import_string
+
+from apps.core import channels
 
 from .base import NotConfigured, Transport
 
@@ -23,11 +26,17 @@ def transport_for(channel: str, platform: str = "") -> Transport:
     if channel == "push" and (settings.BENCH_ROUTE_ALL_PUSH_TO or settings.FAKE_PROVIDER_ROUTE_ALL_PUSH):
         platform = settings.BENCH_ROUTE_ALL_PUSH_TO or "fake"
     if (channel, platform) not in _transports:
-        builder = BUILDERS.get((channel, platform))
+        builder = BUILDERS.get((channel, platform)) or _spec_builder(channel)
         if builder is None:
             raise NotConfigured(f"no provider for channel {channel!r}" + (f" ({platform})" if platform else ""))
         _transports[(channel, platform)] = builder()
     return _transports[(channel, platform)]
+
+
+def _spec_builder(channel: str) -> Callable[[], Transport] | None:
+    """A channel whose spec names its own transport (NOTIFY_EXTRA_CHANNELS)."""
+    spec = channels.SPECS.get(channel)
+    return import_string(spec.transport) if spec and spec.transport else None
 
 
 def _require(channel: str, *names: str) -> None:
