@@ -20,53 +20,10 @@ from apps.content.admin import preview_context
 from apps.core import outages
 
 from . import admin_views, service
-from .forms import CampaignForm, VariantFormSet
-from .models import Campaign, CampaignEvent, CampaignPart, CampaignRun, CampaignStatus, CampaignVariant, ScheduleKind
+from .admin_inlines import CampaignEventInline, CampaignVariantInline
+from .forms import CampaignForm
+from .models import Campaign, CampaignPart, CampaignRun, CampaignStatus, ScheduleKind
 from .test_send import send_test
-
-
-class CampaignEventInline(admin.TabularInline):
-    """The audit trail: read-only, and visible to everyone who may see the campaign."""
-
-    model = CampaignEvent
-    extra = 0
-    can_delete = False
-    fields = ("at", "user", "action", "detail")
-    readonly_fields = fields
-    verbose_name_plural = "Audit trail"
-
-    def has_view_permission(self, request, obj=None) -> bool:  # noqa: ANN001
-        return request.user.has_perm("campaigns.view_campaign") or request.user.has_perm("campaigns.change_campaign")
-
-    def has_add_permission(self, request, obj=None) -> bool:  # noqa: ANN001
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
-        return False
-
-
-class CampaignVariantInline(admin.TabularInline):
-    model = CampaignVariant
-    formset = VariantFormSet
-    extra = 0
-    autocomplete_fields = ("template",)
-    verbose_name = "A/B variant"
-    verbose_name_plural = "A/B variants (optional: two or more templates whose shares add up to 100%; they"\
-                          " replace the template above)"
-
-    # Variants are part of the campaign: whoever may edit (or see) the campaign may edit (or see) them.
-    def has_view_permission(self, request, obj=None) -> bool:  # noqa: ANN001
-        return request.user.has_perm("campaigns.view_campaign") or self.has_change_permission(request, obj)
-
-    def has_add_permission(self, request, obj=None) -> bool:  # noqa: ANN001
-        return self.has_change_permission(request, obj)
-
-    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
-        perm = "campaigns.change_campaign" if obj is not None and obj.pk else "campaigns.add_campaign"
-        return request.user.has_perm(perm)
-
-    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
-        return self.has_change_permission(request, obj)
 
 
 @admin.register(Campaign)
