@@ -1,5 +1,5 @@
 # Install one requirement set into .venv unless that exact set is installed already (sourced by
-# _setup.sh; tests/test_packaging.py runs it with a stand-in pip). Usage: _install.sh requirements-X.txt
+# _setup.sh; tests/notifications_project/test_packaging.py runs it with a stand-in pip). Usage: _install.sh requirements-X.txt
 set -euo pipefail
 REQUIREMENTS="$1"
 

@@ -14,7 +14,7 @@ from hypothesis import settings as hypothesis_settings
 from apps.harness.fake_server import FakeProviderControl
 
 # The same fuzzed inputs on every run, so a CI result does not depend on luck. To explore new ones:
-# pytest tests/test_hostile_input.py --hypothesis-profile=explore
+# pytest tests/api/test_hostile_input.py --hypothesis-profile=explore
 _fuzzing = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
 hypothesis_settings.register_profile("suite", max_examples=150, derandomize=True, database=None, **_fuzzing)
 hypothesis_settings.register_profile("explore", max_examples=3000, **_fuzzing)

@@ -19,8 +19,8 @@ Bodies are parsed by apps/api/body.py (413, 415, and the shared JSON checks); ev
 apps/api/errors.py and answers {"error": ..., "field": ...}. The document gets 400, 401, 413, 415 and 503
 wherever an operation can meet them (apps/api/openapi.py); declare the others an operation answers (403,
 404, 409, 422, 429: AUTH_ERRORS has 401/403/429) in its `response=`, or schemathesis
-(tests/test_api_schema.py) fails it. A new operation needs its row in the README's table
-(tests/test_api_docs.py).
+(tests/api/test_api_schema.py) fails it. A new operation needs its row in the README's table
+(tests/api/test_api_docs.py).
 """
 
 from __future__ import annotations

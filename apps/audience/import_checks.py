@@ -88,7 +88,7 @@ def check(values: dict[str, str | None]) -> tuple[str | None, ...]:
 def e164(value: str) -> str:
     """normalise_phone's answer (the API's rule), or Rejected. A number already in E.164 form is judged
     without phonenumbers.parse (which costs three times its is_valid_number), when parsing would leave
-    it as it is: no leading zero and no national prefix to strip (tests/test_recipient_import.py checks
+    it as it is: no leading zero and no national prefix to strip (tests/audience/test_recipient_import.py checks
     both ways agree)."""
     if _E164_SHAPE.fullmatch(value):
         number = _plain_e164(value[1:])

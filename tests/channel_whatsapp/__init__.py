@@ -1,2 +1,0 @@
-"""A WhatsApp-shaped channel added the way any new channel is: its spec, its provider module, settings. Nothing
-outside this folder and tests/test_channel_spec.py knows about it."""
