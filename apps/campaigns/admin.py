@@ -183,11 +183,15 @@ class CampaignAdmin(admin.ModelAdmin):
     def send_test_view(self, request: HttpRequest, pk: int) -> HttpResponseRedirect:
         campaign = get_object_or_404(Campaign, pk=pk)
         if request.method == "POST" and self.has_change_permission(request, campaign):
-            self._send_test(request, campaign)
+            self._send_test(request, campaign, request.POST.get("locale", "").strip())
         return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[pk]))
 
-    def _send_test(self, request: HttpRequest, campaign: Campaign) -> None:
-        outcome = send_test(campaign, request.user)
+    def _send_test(self, request: HttpRequest, campaign: Campaign, locale: str = "") -> None:
+        try:
+            outcome = send_test(campaign, request.user, locale=locale)
+        except ValueError as exc:  # a locale that is not one
+            self.message_user(request, f"{campaign}: {exc}", messages.ERROR)
+            return
         level = messages.SUCCESS if outcome.delivered else messages.WARNING
         if any(state in ("failed", "dead_lettered") for state, _ in outcome.channels.values()):
             level = messages.ERROR

@@ -11,12 +11,14 @@ from __future__ import annotations
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
-SEES = [("campaigns", "view_campaign"), ("content", "view_template"), ("campaigns", "view_campaignevent"),
+SEES = [("campaigns", "view_campaign"), ("content", "view_template"), ("content", "view_templatelocale"), ("campaigns", "view_campaignevent"),
         ("audience", "view_topic"), ("audience", "view_segment"), ("preferences", "view_category"),
         ("delivery", "view_deadletter")]
 GROUPS: dict[str, list[tuple[str, str]]] = {
     "Marketer": [*SEES, ("campaigns", "add_campaign"), ("campaigns", "change_campaign"),
-                 ("content", "add_template"), ("content", "change_template")],
+                 ("content", "add_template"), ("content", "change_template"),
+                 ("content", "add_templatelocale"), ("content", "change_templatelocale"),
+                 ("content", "delete_templatelocale")],
     "Sender": [*SEES, ("campaigns", "launch_campaign")],
 }
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
+
 from apps.audience.models import Recipient
+from apps.content.models import validate_locale
 from apps.delivery import service as delivery
 
 from .models import Campaign
@@ -61,10 +64,17 @@ def outcome_of(notification_id: int, recipient_id: int, channels: list[str]) -> 
     return TestOutcome(notification_id, recipient_id, found)
 
 
-def send_test(campaign: Campaign, user, wait_seconds: float = DEFAULT_WAIT_SECONDS) -> TestOutcome:  # noqa: ANN001
-    """Send, then wait up to wait_seconds for every channel's outcome (delivered, failed, skipped)."""
-
+def send_test(campaign: Campaign, user, wait_seconds: float = DEFAULT_WAIT_SECONDS,  # noqa: ANN001
+              locale: str = "") -> TestOutcome:
+    """Send, then wait up to wait_seconds for every channel's outcome (delivered, failed, skipped). With a
+    locale, the staff member's own recipient takes it first, so the test shows that locale's text."""
     recipient = _staff_recipient(user)
+    if locale and locale != recipient.locale:
+        try:
+            validate_locale(locale)
+        except ValidationError as exc:
+            raise ValueError(exc.messages[0]) from None
+        Recipient.objects.filter(pk=recipient.pk).update(locale=locale)
     notification = delivery.notify(category=campaign.category.slug, audience={"recipients": [recipient.pk]},
                           channels=campaign.channels, context=campaign.context or {}, template_id=campaign.template_id)
     deadline = time.monotonic() + wait_seconds

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from apps.audience.models import Recipient
 
 from . import preview, template_checks
-from .models import Template
+from .models import Template, TemplateLocale
 
 PREVIEW_LABELS = {"push_title": "Push title", "push_body": "Push body", "email_subject": "Email subject",
                   "email_text": "Email text", "email_html": "Email HTML", "sms_text": "SMS"}
@@ -24,8 +24,18 @@ def preview_context(url: str, fields: str) -> dict:
     return {"preview_url": url, "preview_fields": fields, "preview_labels": PREVIEW_LABELS.items()}
 
 
+class TemplateLocaleInline(admin.StackedInline):
+    """The template's text in other locales; a recipient gets their locale's, else their language's, else the
+    template's own (pt-BR, then pt, then the default). An empty field takes the template's."""
+
+    model = TemplateLocale
+    extra = 0
+    fields = ("locale", *Template.TEXT_FIELDS)
+
+
 @admin.register(Template)
 class TemplateAdmin(admin.ModelAdmin):
+    inlines = [TemplateLocaleInline]
     list_display = ("name", "push_title", "email_subject", "updated_at")
     search_fields = ("name", "push_title", "email_subject")
     readonly_fields = ("sms_info", "preview")

@@ -40,17 +40,19 @@ class ChannelTexts:
         return any("recipient" in text for text in (self.title, self.body, self.html))
 
 
-def texts_for(channel: str, title: str, body: str, template) -> ChannelTexts:  # noqa: ANN001
-    """The notification's own title/body, or its template's text for this channel."""
+def texts_for(channel: str, title: str, body: str, template, locale: str = "") -> ChannelTexts:  # noqa: ANN001
+    """The notification's own title/body, or its template's text for this channel (in `locale`'s variant, if
+    the template has one: see Template.localized)."""
     if template is None:
         return ChannelTexts(title, body, variables_only=True)
+    template = template.localized(locale) if locale else template
     spec = channels.spec(channel)
     return ChannelTexts(_first(template, spec.title_fields), _first(template, spec.body_fields),
                         _first(template, spec.html_fields))
 
 
 def _first(template, names: tuple[str, ...]) -> str:  # noqa: ANN001
-    return next((text for text in (getattr(template, name) for name in names) if text), "")
+    return next((text for text in (template.text(name) for name in names) if text), "")
 
 
 def render(texts: ChannelTexts, context: dict, recipient: dict | None = None) -> Content:

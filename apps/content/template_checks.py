@@ -57,8 +57,9 @@ def preview(template, context: dict, recipient: dict, unsubscribable: bool = Tru
     from apps.providers.base import Content
 
     shown = {}
+    template = template.localized(recipient.get("locale", ""))
     for name in template.TEXT_FIELDS:
-        text = getattr(template, name) or ""
+        text = template.text(name) or ""
         try:
             shown[name] = rendering.render_text(text, context, recipient, html=name == "email_html")
         except rendering.RenderError as exc:

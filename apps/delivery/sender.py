@@ -11,19 +11,17 @@ import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import timedelta
-from functools import lru_cache, partial
+from dataclasses import dataclass, field
 
 from apps.content import rendering
 from apps.core import channels, metrics
-from apps.preferences import links
 from apps.providers.base import MAX_RETRY_AFTER_SECONDS, Content, Outcome, Result, Target
 
 from . import claims, control, gate, progress, provider_calls, records
 from .batch_message import BatchMessage
 from .contacts import NO_CONTACT_REASON, deactivate_tokens, load_profiles, load_targets
-from .models import DeliveryStatus, Notification
+from .models import DeliveryStatus
+from .notification_info import NotificationInfo, forget_notifications, notification_info
 from .provider_calls import RateLimited
 
 __all__ = ["BatchBusy", "RateLimited", "notification_info", "send_batch"]
@@ -39,46 +37,6 @@ class BatchBusy(Exception):
 
 
 @dataclass
-class NotificationInfo:
-    id: int
-    max_attempts: int
-    category: str
-    title: str
-    body: str
-    context: dict
-    template: object | None
-    rules: gate.Rules
-    unsubscribable: bool  # emails carry a one-click unsubscribe link (not for transactional categories)
-    dispatch_epoch: str = ""
-    accepted_at: float = 0.0  # the notification's creation (epoch seconds): the OTP latency metric's start
-    first_send_marked: bool = False  # the stage timestamp needs one Redis call per process, not per batch
-    _texts: dict = field(default_factory=dict)
-    _contents: dict = field(default_factory=dict)
-
-    def texts(self, channel: str) -> rendering.ChannelTexts:
-        if channel not in self._texts:
-            self._texts[channel] = rendering.texts_for(channel, self.title, self.body, self.template)
-        return self._texts[channel]
-
-    def content(self, channel: str) -> Content:
-        """The same content for every recipient (raises RenderError if it cannot be built)."""
-        if channel not in self._contents:
-            try:
-                self._contents[channel] = self.finish(channel, rendering.render(self.texts(channel), self.context))
-            except rendering.RenderError as exc:
-                self._contents[channel] = exc
-        content = self._contents[channel]
-        if isinstance(content, rendering.RenderError):
-            raise content
-        return content
-
-    def finish(self, channel: str, content: Content) -> Content:
-        if self.unsubscribable and channels.spec(channel).unsubscribe_link:
-            return replace(content, unsubscribe_url=partial(links.unsubscribe_url, category=self.category))
-        return content
-
-
-@dataclass
 class BatchReport:
     counts: dict = field(default_factory=dict)
     retry_ids: list[int] = field(default_factory=list)
@@ -89,27 +47,6 @@ class BatchReport:
     retry_delay: float = 0.0
     completed: bool = False
     provider: str = "none"
-
-
-def notification_info(notification_id: int) -> NotificationInfo | None:
-    try:
-        return _notification_info(notification_id)
-    except Notification.DoesNotExist:  # not cached: it may be committed by the time the batch comes back
-        return None
-
-
-@lru_cache(maxsize=256)
-def _notification_info(notification_id: int) -> NotificationInfo:
-    """Per-process cache: a fan-out's thousands of batches share one notification."""
-    notification = Notification.objects.select_related("category", "template").get(pk=notification_id)
-    category = notification.category
-    expires_at = notification.expires_at or notification.created_at + timedelta(seconds=category.ttl_seconds)
-    rules = gate.Rules(notification.pk, category.slug, urgent=category.is_transactional or category.priority == "high",
-                       daily_cap=category.daily_cap, expires_at=expires_at.timestamp())
-    return NotificationInfo(notification.pk, category.max_attempts, category.slug, notification.title,
-                            notification.body, notification.context or {}, notification.template, rules,
-                            unsubscribable=not category.is_transactional, dispatch_epoch=notification.dispatch_epoch,
-                            accepted_at=notification.created_at.timestamp())
 
 
 def backoff(attempt: int, retry_after: float | None) -> float:
@@ -140,7 +77,7 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
     claim = claims.claim(notification_id, channel, batch_id, recipient_ids if first_pass else None,
                          info.dispatch_epoch)
     if not claim.same_epoch:
-        _notification_info.cache_clear()  # a re-dispatch may have given it the new epoch meanwhile
+        forget_notifications()  # a re-dispatch may have given it the new epoch meanwhile
     if claim.state == "done":
         return BatchReport()
     if claim.state == "busy":
@@ -230,7 +167,7 @@ def _with_content(info: NotificationInfo, channel: str, targets: list[Target],
                   outcomes: records.Outcomes) -> tuple[list[Target], Content | None]:
     """The targets that have a message, and the content they share (None when each carries its own
     rendering); a recipient whose message cannot be rendered fails alone."""
-    if not info.texts(channel).personal:
+    if not info.texts(channel).personal and not info.localized:
         try:
             return targets, info.content(channel)
         except rendering.RenderError as exc:
@@ -240,9 +177,10 @@ def _with_content(info: NotificationInfo, channel: str, targets: list[Target],
     profiles = load_profiles(list({t.recipient_id for t in targets}))
     contents: dict[int, Content | rendering.RenderError] = {}
     for recipient_id, profile in profiles.items():
+        texts = info.texts(channel, profile["locale"])
         try:
-            contents[recipient_id] = info.finish(channel,
-                                                 rendering.render(info.texts(channel), info.context, profile))
+            contents[recipient_id] = info.finish(channel, rendering.render(texts, info.context, profile)) \
+                if texts.personal else info.content(channel, profile["locale"])
         except rendering.RenderError as exc:
             contents[recipient_id] = exc
             outcomes.add(recipient_id, DeliveryStatus.FAILED, str(exc))
