@@ -11,7 +11,8 @@ from __future__ import annotations
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
-SEES = [("campaigns", "view_campaign"), ("content", "view_template"), ("content", "view_templatelocale"), ("campaigns", "view_campaignevent"),
+SEES = [("campaigns", "view_campaign"), ("campaigns", "view_campaignevent"), ("content", "view_template"),
+        ("content", "view_templatelocale"),
         ("audience", "view_topic"), ("audience", "view_segment"), ("preferences", "view_category"),
         ("delivery", "view_deadletter")]
 GROUPS: dict[str, list[tuple[str, str]]] = {
