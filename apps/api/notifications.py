@@ -114,6 +114,8 @@ class NotificationOut(Schema):
     recipients_per_s: float | None
     created_at: str
     completed_at: str | None
+    receipts: dict[str, int] = Field(description="What providers reported afterwards: delivered, bounced (hard),"
+                                     " soft_bounced, complained, opened, clicked, undelivered (SMS).")
 
 
 @router.post("/notifications", auth=scoped(ApiScope.SEND), summary="Send a notification",

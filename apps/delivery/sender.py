@@ -18,6 +18,7 @@ from functools import lru_cache, partial
 from apps.monitoring import metrics
 from apps.preferences import links
 from apps.providers.base import MAX_RETRY_AFTER_SECONDS, Content, Outcome, Result, Target
+from apps.receipts.suppressions import suppress_invalid
 
 from . import claims, control, gate, progress, provider_calls, records, rendering
 from .batch_message import BatchMessage
@@ -265,7 +266,7 @@ def _collect(info: NotificationInfo, channel: str, targets: list[Target], result
             continue
         unsent[target.recipient_id].append((target, result))
         if result.invalid_address:
-            invalid_addresses.append(target.address)
+            invalid_addresses.append((target.recipient_id, target.address))
     retry_after = 0.0
     for recipient_id, failures in unsent.items():
         results_of_one = [result for _, result in failures]
@@ -293,6 +294,7 @@ def _collect(info: NotificationInfo, channel: str, targets: list[Target], result
     if report.retry_ids or report.retry_devices:
         # Never later than the notification's expiry: a retry due after it would only be skipped.
         report.retry_delay = min(backoff(attempt, retry_after), max(info.rules.expires_at - time.time(), 0.0))
-    if channel == "push":
-        deactivate_tokens(invalid_addresses, "provider: invalid token")
+    if channel == "push" and invalid_addresses:
+        deactivate_tokens([address for _, address in invalid_addresses], "provider: invalid token")
+    suppress_invalid(channel, invalid_addresses, "refused by the provider as invalid")
     return sent
