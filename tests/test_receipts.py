@@ -329,3 +329,22 @@ def test_an_invalid_address_refused_at_send_time_is_suppressed(smtp):
     [suppression] = Suppression.objects.all()
     assert (suppression.address, suppression.recipient_id, suppression.reason, suppression.source) == (
         "nobody@club.example", nobody.pk, "invalid_address", "send")
+
+
+def test_erasing_a_recipient_removes_their_suppressions_and_the_words_of_their_receipts(anymail_secrets, live_server):
+    from apps.delivery import records
+    from apps.delivery.erasure import erase
+
+    gone = fan(email="erased@club.example")
+    notification = record_only("promotions", gone, "email")
+    outcomes = records.Outcomes()
+    outcomes.add(gone.pk, DeliveryStatus.SENT, provider_id="<erased@club.example>")
+    records.write(notification.pk, "email", outcomes)
+    bounce = postmark("Bounce", "<erased@club.example>", "erased@club.example", Type="HardBounce",
+                      Description="550 erased@club.example: no such user")
+    assert post_json(f"{live_server.url}/receipts/anymail/postmark/tracking/", bounce).status_code == 200
+    assert Suppression.objects.filter(recipient_id=gone.pk).exists()
+    erase(gone, requested_by="tests")
+    assert not Suppression.objects.exists()
+    [event] = DeliveryEvent.objects.all()
+    assert (event.state, event.detail) == ("bounced", "")

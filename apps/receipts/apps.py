@@ -8,7 +8,12 @@ class ReceiptsConfig(AppConfig):
 
     def ready(self) -> None:
         from anymail.signals import tracking
+        from django.db.models.signals import pre_delete
+
+        from apps.audience.models import Recipient
 
         from .email_webhooks import on_tracking
+        from .forget import forget_recipient
 
         tracking.connect(on_tracking, dispatch_uid="receipts-anymail-tracking")
+        pre_delete.connect(forget_recipient, sender=Recipient, dispatch_uid="receipts-forget-recipient")

@@ -9,7 +9,7 @@ class Command(BaseCommand):
             "loaded), or --remove what this command loaded.")
 
     def add_arguments(self, parser) -> None:  # noqa: ANN001
-        parser.add_argument("--topic", default="bench-100000")
+        parser.add_argument("--topic", default="bench-100000-realistic", help="bench_fanout's: bench-<users>-<devices>")
         parser.add_argument("--channel", choices=Channel.values, default="push")
         parser.add_argument("--every", type=int, default=10, help="10: 10%% of the followers")
         parser.add_argument("--remove", action="store_true")
