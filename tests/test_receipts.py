@@ -348,3 +348,32 @@ def test_erasing_a_recipient_removes_their_suppressions_and_the_words_of_their_r
     assert not Suppression.objects.exists()
     [event] = DeliveryEvent.objects.all()
     assert (event.state, event.detail) == ("bounced", "")
+
+
+def test_the_api_queries_the_suppression_list_by_channel_address_and_state(client):
+    from apps.delivery.models import ApiKey, ApiScope
+    from apps.receipts.suppressions import Entry, lift, suppress
+
+    token = f"suppressions-{uuid.uuid4().hex}"
+    ApiKey.objects.create(name=token[-12:], token_sha256=ApiKey.hash(token), scopes=[ApiScope.READ_SUPPRESSIONS])
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    one, two = fan(email="one@club.example"), fan(email="two@club.example", phone="+447700900301")
+    suppress("email", [Entry("one@club.example", None, "hard_bounce", "postmark"),
+                       Entry("two@club.example", two.pk, "complaint", "sendgrid")])
+    suppress("sms", [Entry("+447700900301", None, "stop_reply", "twilio")])
+    lift(Suppression.objects.filter(address="one@club.example"), by="marketer")
+
+    def get(query: str) -> dict:
+        answer = client.get(f"/api/suppressions{query}", **auth)
+        assert answer.status_code == 200, answer.content
+        return answer.json()
+
+    assert [(s["channel"], s["address"]) for s in get("")["items"]] == [("sms", "+447700900301"),
+                                                                         ("email", "two@club.example")]
+    [lifted] = get("?active=false")["items"]
+    assert (lifted["address"], lifted["recipient_id"], lifted["lifted_by"]) == ("one@club.example", one.pk, "marketer")
+    assert get("?channel=sms&address=%2B447700900301")["items"][0]["reason"] == "stop_reply"
+    first = get("?limit=1")
+    assert len(first["items"]) == 1 and get(f"?limit=1&before={first['next_before']}")["next_before"] is None
+    assert client.get("/api/suppressions?channel=fax", **auth).status_code == 400
+    assert client.get("/api/suppressions").status_code == 401
