@@ -16,6 +16,7 @@ from apps.delivery.requests import MAX_RECIPIENTS_INLINE, NotificationRequest, p
 from apps.delivery.service import submit
 from apps.delivery.status import status_of
 from apps.preferences.models import Channel
+from apps.receipts.counts import totals as receipt_totals
 
 from .auth import scoped
 from .errors import ApiError, Rejected
@@ -127,7 +128,7 @@ def create_notification(request: HttpRequest, payload: NotificationIn,
     notification (422 if the body differs). 503: recorded but not yet published, send it again."""
     check_send(request.auth, payload.parsed)
     notification = submit(payload.parsed, Source.API, api_key=request.auth)
-    return Status(202, status_of(notification))
+    return Status(202, _status(notification))
 
 
 @router.get("/notifications/{notification_id}", auth=scoped(ApiScope.READ_STATUS), summary="A notification's status",
@@ -137,4 +138,8 @@ def notification_status(request: HttpRequest, notification_id: int = Path(..., g
     notification = Notification.objects.filter(pk=notification_id, api_key=request.auth).first()
     if notification is None:
         raise ApiError(404, f"no notification {notification_id}", "notification_id")
-    return status_of(notification)
+    return _status(notification)
+
+
+def _status(notification: Notification) -> dict:
+    return status_of(notification) | {"receipts": receipt_totals(notification.pk)}

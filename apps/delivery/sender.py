@@ -18,13 +18,13 @@ from functools import lru_cache, partial
 from apps.monitoring import metrics
 from apps.preferences import links
 from apps.providers.base import MAX_RETRY_AFTER_SECONDS, Content, Outcome, Result, Target
-from apps.receipts.suppressions import suppress_invalid
 
 from . import claims, control, gate, progress, provider_calls, records, rendering
 from .batch_message import BatchMessage
 from .contacts import NO_CONTACT_REASON, deactivate_tokens, load_profiles, load_targets
 from .models import DeliveryStatus, Notification
 from .provider_calls import RateLimited
+from .signals import addresses_refused
 
 __all__ = ["BatchBusy", "RateLimited", "notification_info", "send_batch"]
 
@@ -296,5 +296,6 @@ def _collect(info: NotificationInfo, channel: str, targets: list[Target], result
         report.retry_delay = min(backoff(attempt, retry_after), max(info.rules.expires_at - time.time(), 0.0))
     if channel == "push" and invalid_addresses:
         deactivate_tokens([address for _, address in invalid_addresses], "provider: invalid token")
-    suppress_invalid(channel, invalid_addresses, "refused by the provider as invalid")
+    if invalid_addresses:
+        addresses_refused.send(sender=None, channel=channel, refused=invalid_addresses)
     return sent

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from apps.receipts.counts import totals as receipt_totals
-
 from . import progress
 from .models import Notification
 
@@ -28,7 +26,6 @@ def status_of(notification: Notification) -> dict:
         "recipients_per_s": _rate(counts["sent"], marks.get("t_first_send"), marks.get("t_last_recorded")),
         "created_at": notification.created_at.isoformat(),
         "completed_at": notification.completed_at.isoformat() if notification.completed_at else None,
-        "receipts": receipt_totals(notification.pk),
     }
 
 

@@ -72,13 +72,12 @@ def suppress(channel: str, entries: Iterable[Entry]) -> int:
     return len(added)
 
 
-def suppress_invalid(channel: str, invalid: list[tuple[int, str]], detail: str = "") -> None:
-    """From the send path: (recipient id, address) pairs a provider refused as invalid, when there are any
-    (rare: the cost is one statement for a batch that has some, nothing otherwise)."""
-    if invalid:
-        reason = SuppressionReason.INVALID_ADDRESS
-        suppress(channel, [Entry(address, recipient_id if channel != "push" else None, reason, "send", detail)
-                           for recipient_id, address in invalid])
+def suppress_invalid(sender: object, channel: str, refused: list[tuple[int, str]], **kwargs: object) -> None:
+    """apps.delivery.signals.addresses_refused: (recipient id, address) pairs a provider refused as invalid
+    (sent only for a batch that has some: one statement then, nothing otherwise)."""
+    reason, detail = SuppressionReason.INVALID_ADDRESS, "refused by the provider as invalid"
+    suppress(channel, [Entry(address, recipient_id if channel != "push" else None, reason, "send", detail)
+                       for recipient_id, address in refused])
 
 
 def lift(suppressions: Iterable[Suppression], by: str, note: str = "") -> int:
