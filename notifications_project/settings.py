@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "apps.providers",
     "apps.streaming",
     "apps.api",
+    "apps.receipts",
 ]
 # The development harness (benchmarks, chaos, the process stack, local protocol servers, seeding): local runs
 # only; the production image leaves the folder out.
@@ -230,6 +231,8 @@ TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "")
 TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER", "")
 TWILIO_API_BASE = env_str("TWILIO_API_BASE", "https://api.twilio.com")
 TWILIO_RATE_PER_S = env_int("TWILIO_RATE_PER_S", 100, 0)
+# Ask Twilio for status callbacks (delivered, undelivered, failed) at PUBLIC_BASE_URL/receipts/twilio/status.
+TWILIO_STATUS_CALLBACKS = env_bool("TWILIO_STATUS_CALLBACKS", True)
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, 1)

@@ -16,6 +16,7 @@ from apps.delivery.models import MAX_RECIPIENT_ID, ApiScope, Notification, Sourc
 from apps.delivery.requests import MAX_RECIPIENTS_INLINE, NotificationRequest, parse_request
 from apps.delivery.service import submit
 from apps.delivery.status import status_of
+from apps.receipts.counts import totals as receipt_totals
 
 from .auth import scoped
 from .errors import ApiError, Rejected
@@ -114,6 +115,8 @@ class NotificationOut(Schema):
     recipients_per_s: float | None
     created_at: str
     completed_at: str | None
+    receipts: dict[str, int] = Field(description="What providers reported afterwards: delivered, bounced (hard),"
+                                     " soft_bounced, complained, opened, clicked, undelivered (SMS).")
 
 
 @router.post("/notifications", auth=scoped(ApiScope.SEND), summary="Send a notification",
@@ -125,7 +128,7 @@ def create_notification(request: HttpRequest, payload: NotificationIn,
     notification (422 if the body differs). 503: recorded but not yet published, send it again."""
     check_send(request.auth, payload.parsed)
     notification = submit(payload.parsed, Source.API, api_key=request.auth)
-    return Status(202, status_of(notification))
+    return Status(202, _status(notification))
 
 
 @router.get("/notifications/{notification_id}", auth=scoped(ApiScope.READ_STATUS), summary="A notification's status",
@@ -135,4 +138,8 @@ def notification_status(request: HttpRequest, notification_id: int = Path(..., g
     notification = Notification.objects.filter(pk=notification_id, api_key=request.auth).first()
     if notification is None:
         raise ApiError(404, f"no notification {notification_id}", "notification_id")
-    return status_of(notification)
+    return _status(notification)
+
+
+def _status(notification: Notification) -> dict:
+    return status_of(notification) | {"receipts": receipt_totals(notification.pk)}

@@ -27,10 +27,10 @@ def skip_label(reason: str) -> str:
 
 def notification_results(notification_id: int, complete: bool) -> dict[str, dict]:
     """Per channel: {"sent", "failed", "failed_reasons": [[reason, n]], "skipped": {label: n},
-    "dead_lettered", "dead_letters_url"}."""
+    "dead_lettered", "dead_letters_url", "receipts": {state: n}}."""
     key = f"campaign-results:{notification_id}"
     if complete and (cached := cache.get(key)) is not None:
-        return cached
+        return _with_receipts(notification_id, cached)
     rows = outcome_counts(notification_id)
     channels: dict[str, dict] = {}
     failures: dict[str, Counter] = {}
@@ -54,7 +54,16 @@ def notification_results(notification_id: int, complete: bool) -> dict[str, dict
         entry["dead_letters_url"] = f"{dead_letters}&channel={channel}"
     if complete:
         cache.set(key, channels, 3600)
-    return channels
+    return _with_receipts(notification_id, channels)
+
+
+def _with_receipts(notification_id: int, channels: dict[str, dict]) -> dict[str, dict]:
+    """Providers keep reporting after the sends are complete, so receipts are read afresh, never cached."""
+    from apps.receipts.counts import SHOWN, by_channel
+
+    reported = by_channel(notification_id)
+    return {channel: {**entry, "receipts": reported.get(channel, dict.fromkeys(SHOWN, 0))}
+            for channel, entry in channels.items()}
 
 
 

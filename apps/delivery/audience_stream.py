@@ -9,7 +9,7 @@ against recipients and preferences made the planner scan whole tables; the excep
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import connection
 
@@ -32,7 +32,13 @@ UNION ALL
 SELECT recipient_id, CASE WHEN enabled THEN 'opted_in' ELSE 'opted_out' END FROM preferences_preference
 WHERE recipient_id BETWEEN %(low)s AND %(high)s AND category_id = %(category_id)s AND channel = %(channel)s
   AND enabled <> %(default_enabled)s
+UNION ALL
+SELECT recipient_id, 'suppressed' FROM receipts_suppression
+WHERE channel = %(channel)s AND recipient_id BETWEEN %(low)s AND %(high)s AND lifted_at IS NULL
+  AND recipient_id IS NOT NULL
 """
+# When a recipient has several exceptions, the one that decides (an opt-in does not undo a suppression).
+_PRECEDENCE = {"inactive": 0, "suppressed": 1, "opted_out": 2, "opted_in": 3}
 
 
 @dataclass
@@ -40,11 +46,12 @@ class AudienceChunk:
     sendable: list[int]
     inactive: list[int]
     opted_out: list[int]
+    suppressed: list[int] = field(default_factory=list)  # apps/receipts: bounced, complained, opted out by SMS
     last: bool = False
 
     @property
     def size(self) -> int:
-        return len(self.sendable) + len(self.inactive) + len(self.opted_out)
+        return len(self.sendable) + len(self.inactive) + len(self.opted_out) + len(self.suppressed)
 
 
 def stream_audience(notification: Notification, channel: str, chunk_size: int = 50_000) -> Iterator[AudienceChunk]:
@@ -60,13 +67,22 @@ def stream_audience(notification: Notification, channel: str, chunk_size: int = 
             if not ids:
                 return
             cursor.execute(_EXCEPTIONS, params | {"low": ids[0], "high": ids[-1]})
-            exceptions = dict(cursor.fetchall())
+            exceptions = _decisive(cursor.fetchall())
         chunk = _split(ids, exceptions, default_enabled)
         chunk.last = len(ids) < chunk_size
         yield chunk
         after = ids[-1]
         if chunk.last:
             return
+
+
+def _decisive(rows: list[tuple[int, str]]) -> dict[int, str]:
+    exceptions: dict[int, str] = {}
+    for recipient_id, state in rows:
+        current = exceptions.get(recipient_id)
+        if current is None or _PRECEDENCE[state] < _PRECEDENCE[current]:
+            exceptions[recipient_id] = state
+    return exceptions
 
 
 def _split(ids: list[int], exceptions: dict[int, str], default_enabled: bool) -> AudienceChunk:
@@ -78,6 +94,8 @@ def _split(ids: list[int], exceptions: dict[int, str], default_enabled: bool) ->
         state = exceptions.get(recipient_id)
         if state == "inactive":
             chunk.inactive.append(recipient_id)
+        elif state == "suppressed":
+            chunk.suppressed.append(recipient_id)
         elif state == "opted_out" or (state is None and not default_enabled):
             chunk.opted_out.append(recipient_id)
         else:

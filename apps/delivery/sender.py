@@ -23,6 +23,7 @@ from .contacts import NO_CONTACT_REASON, deactivate_tokens, load_profiles, load_
 from .models import DeliveryStatus
 from .notification_info import NotificationInfo, forget_notifications, notification_info
 from .provider_calls import RateLimited
+from .signals import addresses_refused
 
 __all__ = ["BatchBusy", "RateLimited", "notification_info", "send_batch"]
 
@@ -204,7 +205,7 @@ def _collect(info: NotificationInfo, channel: str, targets: list[Target], result
             continue
         unsent[target.recipient_id].append((target, result))
         if result.invalid_address:
-            invalid_addresses.append(target.address)
+            invalid_addresses.append((target.recipient_id, target.address))
     retry_after = 0.0
     for recipient_id, failures in unsent.items():
         results_of_one = [result for _, result in failures]
@@ -232,6 +233,8 @@ def _collect(info: NotificationInfo, channel: str, targets: list[Target], result
     if report.retry_ids or report.retry_devices:
         # Never later than the notification's expiry: a retry due after it would only be skipped.
         report.retry_delay = min(backoff(attempt, retry_after), max(info.rules.expires_at - time.time(), 0.0))
-    if channels.spec(channel).dead_address == "deactivate_device":
-        deactivate_tokens(invalid_addresses, "provider: invalid token")
+    if invalid_addresses and channels.spec(channel).dead_address == "deactivate_device":
+        deactivate_tokens([address for _, address in invalid_addresses], "provider: invalid token")
+    if invalid_addresses:
+        addresses_refused.send(sender=None, channel=channel, refused=invalid_addresses)
     return sent

@@ -12,6 +12,9 @@ from .models import Source
 notification_requested = Signal()
 # Sent by the finalizer once every recipient of a notification has a final state (kwargs: notification_id).
 notification_completed = Signal()
+# Sent by a send task when its provider called addresses dead (kwargs: channel, refused: [(recipient_id, address)]);
+# apps/receipts suppresses them. Only for batches that have some.
+addresses_refused = Signal()
 
 
 @receiver(notification_requested)

@@ -91,6 +91,7 @@ def _dispatch(notification: Notification, lease: str, again: bool = False) -> No
             targeted += chunk.size
             _record_skipped(notification_id, channel, category, priority, chunk.inactive, "inactive")
             _record_skipped(notification_id, channel, category, priority, chunk.opted_out, "opted_out")
+            _record_skipped(notification_id, channel, category, priority, chunk.suppressed, "suppressed")
             if sequence == 0 and chunk.last and 0 < len(chunk.sendable) <= batch_size:
                 # The whole audience is one send batch (an OTP, a small list): hand it to the sender
                 # directly; the batch topic and its bridge would only add a hop of latency.

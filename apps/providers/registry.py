@@ -92,7 +92,9 @@ def _sms() -> Transport:
     _require("sms (Twilio)", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER")
     return TwilioSmsTransport(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, settings.TWILIO_FROM_NUMBER,
                               settings.TWILIO_API_BASE, timeout=settings.PROVIDER_TIMEOUT_SECONDS,
-                              rate_per_s=settings.TWILIO_RATE_PER_S)
+                              rate_per_s=settings.TWILIO_RATE_PER_S,
+                              status_callback=f"{settings.PUBLIC_BASE_URL}/receipts/twilio/status"
+                              if settings.TWILIO_STATUS_CALLBACKS else "")
 
 
 def _webhook() -> Transport:

@@ -33,8 +33,10 @@ class TwilioSmsTransport(Transport):
     name = "twilio"
 
     def __init__(self, account_sid: str, auth_token: str, from_number: str, api_base: str = TWILIO_API,
-                 timeout: float = 10.0, concurrency: int = 50, rate_per_s: float = 0.0) -> None:
+                 timeout: float = 10.0, concurrency: int = 50, rate_per_s: float = 0.0,
+                 status_callback: str = "") -> None:
         self.account_sid, self.auth_token, self.from_number = account_sid, auth_token, from_number
+        self.status_callback = status_callback  # where Twilio posts delivered/undelivered/failed, if anywhere
         self.api_base, self.timeout = api_base, timeout
         self.concurrency = concurrency
         self.rate_per_s = rate_per_s
@@ -49,7 +51,8 @@ class TwilioSmsTransport(Transport):
             self._client = Client(self.account_sid, self.auth_token,
                                   http_client=_BaseUrlHttpClient(self.api_base, self.timeout))
         try:
-            message = await self._client.messages.create_async(to=number, from_=self.from_number, body=body)
+            extra = {"status_callback": self.status_callback} if self.status_callback else {}
+            message = await self._client.messages.create_async(to=number, from_=self.from_number, body=body, **extra)
         except TwilioRestException as exc:
             words = f"{exc.code}: {exc.msg}" if exc.code else str(exc.msg)
             if exc.code in INVALID_NUMBER_CODES:

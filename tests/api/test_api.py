@@ -125,6 +125,8 @@ def _call(client, endpoint: str, token: str | None, fixtures: dict):  # noqa: AN
     if endpoint == "manage_callbacks":
         return client.post("/api/callbacks/endpoints", data=json.dumps({"url": "http://127.0.0.1:9/matrix"}),
                            content_type="application/json", **headers)
+    if endpoint == "read_suppressions":
+        return client.get("/api/suppressions", **headers)
     return client.get(f"/api/recipients/{external_id}/deliveries", **headers)
 
 

@@ -79,6 +79,7 @@ ROWS: dict[tuple[str, str], Row] = {
                                               lambda w: {"url": "http://127.0.0.1:9/matrix"}),
     ("GET", "/api/callbacks/endpoints"): Row(lambda w: "/api/callbacks/endpoints"),
     ("DELETE", "/api/callbacks/endpoints/{endpoint_id}"): Row(lambda w: f"/api/callbacks/endpoints/{w.endpoint_id}"),
+    ("GET", "/api/suppressions"): Row(lambda w: "/api/suppressions"),
     ("GET", "/api/inbox"): Row(lambda w: "/api/inbox"),
     ("POST", "/api/inbox/read-all"): Row(lambda w: "/api/inbox/read-all"),
     ("POST", "/api/inbox/{message_id}/read"): Row(lambda w: f"/api/inbox/{w.message_id}/read"),

@@ -11,6 +11,7 @@ import time
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from django.conf import settings
 from django.test import override_settings
 
 from apps.harness import protocol_servers as servers
@@ -229,7 +230,9 @@ def test_twilio_sms_answers(twilio):
         "HTTP 429")
     assert results["+1500555busy"].outcome is Outcome.TRANSIENT
     sent = next(r for r in twilio.requests if r["To"] == "+447700900001")
-    assert sent == {"To": "+447700900001", "From": "+15005550006", "Body": "GOAL!: Number 9 scores"}
+    # StatusCallback: where Twilio reports delivered/undelivered/failed (apps/receipts)
+    assert sent == {"To": "+447700900001", "From": "+15005550006", "Body": "GOAL!: Number 9 scores",
+                    "StatusCallback": f"{settings.PUBLIC_BASE_URL}/receipts/twilio/status"}
 
 
 # --- Webhooks ---

@@ -125,8 +125,10 @@
         if (waves && waves.innerHTML !== s.waves_html) waves.innerHTML = s.waves_html;
         const status = document.getElementById("campaign-status");
         if (status) { status.textContent = s.status_label; status.dataset.status = s.status; }
-        // the results are a GROUP BY over the delivery records: every 5 s at most while sending
-        if (s.status !== lastStatus || (s.status === "running" && Date.now() - resultsAt > 5000)) loadResults();
+        // the results are a GROUP BY over the delivery records: every 5 s at most while sending; after
+        // that every 30 s, since receipts (delivered, bounced, opened...) keep coming in
+        const resultsEvery = s.status === "running" ? 5000 : 30000;
+        if (s.status !== lastStatus || Date.now() - resultsAt > resultsEvery) loadResults();
         lastStatus = s.status;
       } catch (e) { /* the next tick tries again */ }
       setTimeout(tick, lastStatus === "running" ? 1000 : 3000);
