@@ -9,4 +9,5 @@ urlpatterns = [
     path("api/", include("apps.inbox.urls")),
     path("", include("apps.preferences.urls")),
     path("", include("apps.monitoring.urls")),
+    path("", include("apps.attachments.urls")),
 ]

@@ -177,6 +177,7 @@ class ApiScope(models.TextChoices):
     MANAGE_DEVICES = "manage_devices", "register and unregister recipients' device tokens"
     ERASE_RECIPIENTS = "erase_recipients", "erase recipients (GDPR)"
     MANAGE_CALLBACKS = "manage_callbacks", "register the status callback endpoints of its notifications"
+    MANAGE_ATTACHMENTS = "manage_attachments", "upload the email attachments of its notifications"
 
 
 AUDIENCE_KINDS = ("topic", "recipients", "segment", "all", "campaign")

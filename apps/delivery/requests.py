@@ -26,6 +26,7 @@ class NotificationRequest:
     context: dict = field(default_factory=dict)
     idempotency_key: str | None = None
     template_id: int | None = None
+    attachments: list[int] = field(default_factory=list)  # apps/attachments ids, for the email channel
 
 
 def parse_request(data: object, idempotency_key: str | None = None) -> NotificationRequest:
@@ -33,7 +34,7 @@ def parse_request(data: object, idempotency_key: str | None = None) -> Notificat
         raise RequestError("body", "must be a JSON object")
     check_storable(data)
     unknown = sorted(set(data) - {"category", "channels", "audience", "title", "body", "context", "idempotency_key",
-                                  "template_id"})
+                                  "template_id", "attachments"})
     if unknown:
         raise RequestError(unknown[0], "unknown field")
     slug = data.get("category")
@@ -75,8 +76,13 @@ def parse_request(data: object, idempotency_key: str | None = None) -> Notificat
     if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 200):
         raise RequestError("idempotency_key", "a string of 1..200 characters")
     check_storable(key, "idempotency_key")  # it may come from a header rather than the body
+    attachments = []
+    if data.get("attachments") is not None:
+        from apps.attachments.usage import parse_ids
+
+        attachments = parse_ids(data["attachments"])
     return NotificationRequest(category, list(dict.fromkeys(channels)), audience, title, body, context, key,
-                               template_id)
+                               template_id, attachments)
 
 
 def _parse_audience(audience: object, nested: bool = False) -> dict:

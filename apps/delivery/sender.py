@@ -53,6 +53,7 @@ class NotificationInfo:
     first_send_marked: bool = False  # the stage timestamp needs one Redis call per process, not per batch
     _texts: dict = field(default_factory=dict)
     _contents: dict = field(default_factory=dict)
+    _attachments: tuple | None = None
 
     def texts(self, channel: str) -> rendering.ChannelTexts:
         if channel not in self._texts:
@@ -72,9 +73,15 @@ class NotificationInfo:
         return content
 
     def finish(self, channel: str, content: Content) -> Content:
-        if channel == "email" and self.unsubscribable:
-            return replace(content, unsubscribe_url=partial(links.unsubscribe_url, category=self.category))
-        return content
+        if channel != "email":
+            return content
+        if self.unsubscribable:
+            content = replace(content, unsubscribe_url=partial(links.unsubscribe_url, category=self.category))
+        if self._attachments is None:  # one query per notification and process (apps/attachments)
+            from apps.attachments.usage import email_parts
+
+            self._attachments = email_parts(self.id, getattr(self.template, "pk", None))
+        return replace(content, attachments=self._attachments) if self._attachments else content
 
 
 @dataclass

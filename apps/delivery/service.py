@@ -21,6 +21,7 @@ def notify(
     idempotency_key: str | None = None,
     source: str = Source.PYTHON,
     template_id: int | None = None,
+    attachments: list[int] | None = None,
 ) -> Notification:
     """Notify an audience. The same idempotency_key always returns the same notification.
 
@@ -29,7 +30,8 @@ def notify(
     """
     request = parse_request(
         {"category": category, "audience": audience, "channels": channels, "title": title, "body": body,
-         "context": context or {}, **({"template_id": template_id} if template_id else {})},
+         "context": context or {}, **({"template_id": template_id} if template_id else {}),
+         **({"attachments": attachments} if attachments else {})},
         idempotency_key=idempotency_key,
     )
     return submit(request, source)
@@ -49,6 +51,9 @@ def submit(request: NotificationRequest, source: str, publish: bool = True,
 
 def record(request: NotificationRequest, source: str, api_key: ApiKey | None = None,
            event_source: EventSource | None = None) -> tuple[Notification, bool]:
+    from apps.attachments import usage as attachment_usage
+
+    attachment_usage.check_allowed(request.attachments, api_key, event_source)
     key = request.idempotency_key
     scope = idempotency.scope_of(source, api_key, event_source)
     print_ = idempotency.fingerprint(request)
@@ -68,6 +73,7 @@ def record(request: NotificationRequest, source: str, api_key: ApiKey | None = N
                 title=request.title, body=request.body, context=request.context, source=source,
                 template_id=request.template_id,
             )
+            attachment_usage.attach(notification.pk, request.attachments)
     except IntegrityError:  # a concurrent request with the same key won
         winner = idempotency.holder(scope, key)
         if winner is None:
