@@ -334,7 +334,8 @@ if ATTACHMENT_STORAGE == "s3":
         raise ConfigError("AWS_STORAGE_BUCKET_NAME", "a bucket with NOTIFY_ATTACHMENT_STORAGE=s3", "")
 else:
     _attachment_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {
-        "location": env_str("NOTIFY_ATTACHMENT_ROOT", str(VAR_DIR / "attachments")), "base_url": None}}
+        # a test run's files under a directory of its own, removed at its end (tests/conftest.py)
+        "location": env_str("NOTIFY_ATTACHMENT_ROOT", str(VAR_DIR / "attachments" / RUN_ID)), "base_url": None}}
 STORAGES = {"default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
             "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
             "attachments": _attachment_storage}

@@ -63,6 +63,16 @@ def redis_cleanup():
         client().delete(key)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def attachments_cleanup():
+    """The attachments this run stored in its own directory (settings: VAR_DIR/attachments/RUN_ID)."""
+    yield
+    import shutil
+
+    if settings.RUN_ID and settings.ATTACHMENT_STORAGE == "filesystem":
+        shutil.rmtree(settings.STORAGES["attachments"]["OPTIONS"]["location"], ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def stack(django_db_setup, django_db_blocker, broker):
     """The real pipeline: dispatch and send workers, the events bridge and two send bridges."""
