@@ -344,6 +344,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LANGUAGE_CODE = "en-us"
+# The end-user pages (preferences, unsubscribe) ship in these languages (README "Attachments and translated pages");
+# the catalogs are locale/<lang>/LC_MESSAGES/django.po, compiled at set-up by `manage.py compile_translations`.
+LANGUAGES = [("en", "English"), ("es", "Español"), ("pt", "Português")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
