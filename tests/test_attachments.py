@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 import boto3
 import pytest
+from botocore.config import Config
 from django.test import override_settings
 from hypothesis import given
 from hypothesis import strategies as st
@@ -206,6 +207,27 @@ def test_a_large_file_on_s3_goes_as_a_signed_link_that_redirects_to_a_presigned_
     assert "season.zip" in headers.get("Content-Disposition", "")
 
 
+def test_an_unreachable_s3_server_is_a_503_and_an_unreadable_file_a_transient_failure(client, key, s3, smtp, broker):
+    made = upload(client, key, PDF).json()  # stored while the server was up
+    [recipient] = fans(1)
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    storages = s3_storages(closed)
+    storages["attachments"]["OPTIONS"]["client_config"] = Config(retries={"max_attempts": 1}, connect_timeout=2)
+    with override_settings(STORAGES=storages):
+        answer = upload(client, key, PDF)
+        assert answer.status_code == 503 and "storage" in answer.json()["error"]
+        from apps.delivery.sender import send_batch
+
+        body = {"category": "security", "channels": ["email"], "audience": {"recipients": [recipient.pk]},
+                "body": "Attached.", "attachments": [made["id"]]}
+        created = client.post("/api/notifications", data=json.dumps(body), content_type="application/json",
+                              **auth(key))
+        assert created.status_code == 202, created.content
+        report = send_batch(created.json()["id"], "email", f"email:test:{uuid.uuid4().hex}", [recipient.pk],
+                            priority="high")
+    assert report.retry_ids == [recipient.pk] and not mails_to(smtp, [recipient])  # tried again later, not lost
+
+
 # --- the local filesystem ---
 
 def test_on_the_filesystem_a_large_file_is_a_signed_link_and_a_tampered_or_expired_one_is_refused(
@@ -335,6 +357,7 @@ def test_the_admin_uploads_within_the_same_limits(admin_client, filesystem, sett
     assert (poster.filename, poster.content_type, poster.size) == ("poster.png", "image/png", 106)
     assert (filesystem / poster.storage_key).read_bytes().startswith(b"\x89PNG")
     assert poster.uploaded_by.startswith("admin ")
+    assert admin_client.get("/admin/attachments/attachment/").status_code == 200
     page = admin_client.get(f"/admin/attachments/attachment/{poster.pk}/change/")
     assert page.status_code == 200 and b"/attachments/" in page.content
     for upload_file, words in ((SimpleUploadedFile("big.png", b"p" * 5000, "image/png"), b"4096"),
