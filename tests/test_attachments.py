@@ -96,6 +96,7 @@ def smtp():
     controller = Controller(handler, hostname="127.0.0.1", port=servers.free_port())
     controller.start()
     registry.reset()
+    handler.port = controller.port
     with override_settings(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend", EMAIL_HOST="127.0.0.1",
                            EMAIL_PORT=controller.port, DEFAULT_FROM_EMAIL="club@club.example"):
         yield handler
@@ -226,6 +227,40 @@ def test_an_unreachable_s3_server_is_a_503_and_an_unreadable_file_a_transient_fa
         report = send_batch(created.json()["id"], "email", f"email:test:{uuid.uuid4().hex}", [recipient.pk],
                             priority="high")
     assert report.retry_ids == [recipient.pk] and not mails_to(smtp, [recipient])  # tried again later, not lost
+
+
+def test_through_the_real_pipeline_a_file_on_s3_reaches_the_mailbox(client, key, s3, smtp, broker):
+    """The HTTP API, Kafka, the bridges and a Celery send worker (child processes, reading the file from the S3
+    server with boto3 themselves), the SMTP transport, the local mail server."""
+    from apps.delivery.processes import Stack
+
+    from .test_pipeline import completed
+
+    made = upload(client, key, PDF, "ticket.pdf").json()
+    stack = Stack()
+    stack.env.update({"EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend", "EMAIL_HOST": "127.0.0.1",
+                      "EMAIL_PORT": str(smtp.port), "DEFAULT_FROM_EMAIL": "club@club.example",
+                      "NOTIFY_ATTACHMENT_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": BUCKET,
+                      "AWS_S3_ENDPOINT_URL": s3["endpoint"], "AWS_S3_REGION_NAME": "us-east-1",
+                      "AWS_S3_ADDRESSING_STYLE": "path", "AWS_ACCESS_KEY_ID": "test-key",
+                      "AWS_SECRET_ACCESS_KEY": "test-secret"})
+    try:
+        stack.start_pipeline(send_workers=1, send_concurrency=1, priorities=("high",), high_concurrency=2)
+        recipients = fans(3)
+        body = {"category": "security", "channels": ["email"], "audience": {"recipients": [r.pk for r in recipients]},
+                "title": "Your ticket", "body": "Attached.", "attachments": [made["id"]]}
+        answer = client.post("/api/notifications", data=json.dumps(body), content_type="application/json",
+                             **auth(key))
+        assert answer.status_code == 202, answer.content
+        notification = completed(answer.json()["id"], timeout=240)
+        assert notification.sent == 3
+    finally:
+        stack.stop()
+    mails = mails_to(smtp, recipients)
+    assert len(mails) == 3
+    for mail in mails:
+        [part] = list(mail.iter_attachments())
+        assert part.get_filename() == "ticket.pdf" and part.get_content() == PDF
 
 
 # --- the local filesystem ---

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import translation
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -32,7 +33,7 @@ def _render(request: HttpRequest, recipient: Recipient | None, template: str, co
     with translation.override(code):
         answer = render(request, template, context, status=status)
     answer["Content-Language"] = code
-    answer.headers.setdefault("Vary", "Accept-Language")
+    patch_vary_headers(answer, ["Accept-Language"])
     return answer
 
 
