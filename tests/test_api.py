@@ -126,6 +126,9 @@ def _call(client, endpoint: str, token: str | None, fixtures: dict):  # noqa: AN
     if endpoint == "manage_callbacks":
         return client.post("/api/callbacks/endpoints", data=json.dumps({"url": "http://127.0.0.1:9/matrix"}),
                            content_type="application/json", **headers)
+    if endpoint == "manage_attachments":
+        return client.post("/api/attachments?filename=matrix.txt", data=b"a file\n", content_type="text/plain",
+                           **headers)
     return client.get(f"/api/recipients/{external_id}/deliveries", **headers)
 
 
