@@ -22,6 +22,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from . import attachment_hooks
 from .json_checks import RequestError
 from .models import ApiKey, EventSource, Notification, Source
 from .requests import NotificationRequest
@@ -99,9 +100,7 @@ def check_same(notification: Notification, request: NotificationRequest, print_:
     stored = {"category": notification.category.slug, "channels": sorted(notification.channels),
               "audience": notification.audience, "title": notification.title, "body": notification.body,
               "context": notification.context, "template_id": notification.template_id}
-    from apps.attachments.usage import ids_of
-
-    stored["attachments"] = ids_of(notification.pk) or None
+    stored["attachments"] = attachment_hooks.ids_of(notification.pk) or None
     new = _canonical(request)
     differing = [name for name in COMPARED if stored.get(name) != new.get(name)] or ["the request"]
     raise IdempotencyConflict(request.idempotency_key or "", differing)

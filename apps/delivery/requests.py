@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from apps.preferences.models import Category, Channel
 
+from . import attachment_hooks
 from .json_checks import RequestError, check_storable, is_int
 from .models import MAX_RECIPIENT_ID
 from .safe_text import syntax_problem
@@ -76,11 +77,7 @@ def parse_request(data: object, idempotency_key: str | None = None) -> Notificat
     if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 200):
         raise RequestError("idempotency_key", "a string of 1..200 characters")
     check_storable(key, "idempotency_key")  # it may come from a header rather than the body
-    attachments = []
-    if data.get("attachments") is not None:
-        from apps.attachments.usage import parse_ids
-
-        attachments = parse_ids(data["attachments"])
+    attachments = attachment_hooks.parse_ids(data["attachments"]) if data.get("attachments") is not None else []
     return NotificationRequest(category, list(dict.fromkeys(channels)), audience, title, body, context, key,
                                template_id, attachments)
 

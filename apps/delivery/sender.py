@@ -19,7 +19,7 @@ from apps.monitoring import metrics
 from apps.preferences import links
 from apps.providers.base import MAX_RETRY_AFTER_SECONDS, Content, Outcome, Result, Target
 
-from . import claims, control, gate, progress, provider_calls, records, rendering
+from . import attachment_hooks, claims, control, gate, progress, provider_calls, records, rendering
 from .batch_message import BatchMessage
 from .contacts import NO_CONTACT_REASON, deactivate_tokens, load_profiles, load_targets
 from .models import DeliveryStatus, Notification
@@ -78,9 +78,7 @@ class NotificationInfo:
         if self.unsubscribable:
             content = replace(content, unsubscribe_url=partial(links.unsubscribe_url, category=self.category))
         if self._attachments is None:  # one query per notification and process (apps/attachments)
-            from apps.attachments.usage import email_parts
-
-            self._attachments = email_parts(self.id, getattr(self.template, "pk", None))
+            self._attachments = attachment_hooks.email_parts(self.id, getattr(self.template, "pk", None))
         return replace(content, attachments=self._attachments) if self._attachments else content
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from . import idempotency
+from . import attachment_hooks, idempotency
 from .events import publish_notification_event
 from .models import ApiKey, EventSource, Notification, NotificationStatus, Source
 from .requests import NotificationRequest, parse_request
@@ -51,9 +51,7 @@ def submit(request: NotificationRequest, source: str, publish: bool = True,
 
 def record(request: NotificationRequest, source: str, api_key: ApiKey | None = None,
            event_source: EventSource | None = None) -> tuple[Notification, bool]:
-    from apps.attachments import usage as attachment_usage
-
-    attachment_usage.check_allowed(request.attachments, api_key, event_source)
+    attachment_hooks.check_allowed(request.attachments, api_key, event_source)
     key = request.idempotency_key
     scope = idempotency.scope_of(source, api_key, event_source)
     print_ = idempotency.fingerprint(request)
@@ -73,7 +71,7 @@ def record(request: NotificationRequest, source: str, api_key: ApiKey | None = N
                 title=request.title, body=request.body, context=request.context, source=source,
                 template_id=request.template_id,
             )
-            attachment_usage.attach(notification.pk, request.attachments)
+            attachment_hooks.attach(notification.pk, request.attachments)
     except IntegrityError:  # a concurrent request with the same key won
         winner = idempotency.holder(scope, key)
         if winner is None:
