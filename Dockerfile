@@ -6,6 +6,7 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 # Static files are collected at build time (whitenoise serves them); settings need no services for this.
-RUN NOTIFY_DEVELOPMENT=1 python manage.py collectstatic --no-input -v0
+RUN NOTIFY_DEVELOPMENT=1 python manage.py collectstatic --no-input -v0 \
+    && NOTIFY_DEVELOPMENT=1 python manage.py compile_translations -v0
 RUN useradd --create-home app && chown -R app /app
 USER app

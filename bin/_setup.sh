@@ -9,6 +9,8 @@ export DJANGO_SETTINGS_MODULE=notifications_project.settings
 export NOTIFY_DEVELOPMENT="${NOTIFY_DEVELOPMENT:-1}"
 # Static files for the web server (whitenoise serves them from STATIC_ROOT); unchanged files are skipped.
 .venv/bin/python manage.py collectstatic --no-input -v0
+# The end-user pages' translations: locale/*/LC_MESSAGES/django.po into .mo (Babel, no GNU gettext needed).
+.venv/bin/python manage.py compile_translations -v0
 
 # PostgreSQL and Redis run on this kind of machine before a session starts; start them if not.
 if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then

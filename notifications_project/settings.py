@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "apps.campaigns",
     "apps.delivery",
     "apps.callbacks",
+    "apps.attachments",
     "apps.inbox",
     "apps.monitoring",
     "apps.bridge",
@@ -315,10 +316,47 @@ CELERY_BEAT_SCHEDULE["campaigns-sweep-parts"] = {"task": "campaigns.sweep_parts"
 # Bulk import of recipients over the API (POST /api/recipient-imports): the largest body.
 IMPORT_MAX_BYTES = env_int("NOTIFY_IMPORT_MAX_BYTES", 256 * 1024 * 1024, 1024)
 
+# Email attachments (apps/attachments, README "Attachments and translated pages"): kept in the "attachments"
+# storage, the local filesystem unless NOTIFY_ATTACHMENT_STORAGE=s3 (django-storages and boto3; any
+# S3-compatible server at AWS_S3_ENDPOINT_URL; credentials as boto3 finds them, e.g. AWS_ACCESS_KEY_ID).
+ATTACHMENT_STORAGE = env_str("NOTIFY_ATTACHMENT_STORAGE", "filesystem")
+if ATTACHMENT_STORAGE not in ("filesystem", "s3"):
+    raise ConfigError("NOTIFY_ATTACHMENT_STORAGE", "filesystem or s3", ATTACHMENT_STORAGE)
+ATTACHMENT_MAX_BYTES = env_int("NOTIFY_ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024, 1)
+# Files up to this size go in the email as MIME parts; larger ones as a signed link that expires.
+ATTACHMENT_INLINE_MAX_BYTES = env_int("NOTIFY_ATTACHMENT_INLINE_MAX_BYTES", 2 * 1024 * 1024, 0)
+ATTACHMENT_CONTENT_TYPES = env_list("NOTIFY_ATTACHMENT_CONTENT_TYPES", [
+    "application/pdf", "image/png", "image/jpeg", "image/gif", "text/plain", "text/csv", "text/calendar",
+    "application/zip"])
+ATTACHMENTS_PER_MESSAGE = env_int("NOTIFY_ATTACHMENTS_PER_MESSAGE", 10, 1)
+ATTACHMENT_LINK_MAX_AGE_SECONDS = env_int("NOTIFY_ATTACHMENT_LINK_MAX_AGE_SECONDS", 30 * 86400, 60)
+# On S3 a valid link answers with a redirect to a presigned URL that lasts this long.
+ATTACHMENT_PRESIGNED_SECONDS = env_int("NOTIFY_ATTACHMENT_PRESIGNED_SECONDS", 300, 1)
+if ATTACHMENT_STORAGE == "s3":
+    _attachment_storage = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME", ""), "location": env_str("NOTIFY_ATTACHMENT_PREFIX", ""),
+        "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", "") or None,
+        "region_name": env_str("AWS_S3_REGION_NAME", "") or None,
+        "addressing_style": env_str("AWS_S3_ADDRESSING_STYLE", "") or None,
+        "signature_version": "s3v4", "default_acl": None, "querystring_auth": True, "file_overwrite": False}}
+    if not _attachment_storage["OPTIONS"]["bucket_name"]:
+        raise ConfigError("AWS_STORAGE_BUCKET_NAME", "a bucket with NOTIFY_ATTACHMENT_STORAGE=s3", "")
+else:
+    _attachment_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {
+        # a test run's files under a directory of its own, removed at its end (tests/conftest.py)
+        "location": env_str("NOTIFY_ATTACHMENT_ROOT", str(VAR_DIR / "attachments" / RUN_ID)), "base_url": None}}
+STORAGES = {"default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+            "attachments": _attachment_storage}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LANGUAGE_CODE = "en-us"
+# The end-user pages (preferences, unsubscribe) ship in these languages (README "Attachments and translated pages");
+# the catalogs are locale/<lang>/LC_MESSAGES/django.po, compiled at set-up by `manage.py compile_translations`.
+LANGUAGES = [("en", "English"), ("es", "Español"), ("pt", "Português")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

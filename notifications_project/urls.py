@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("apps.preferences.urls")),
     path("", include("apps.monitoring.urls")),
     path("", include("apps.receipts.urls")),
+    path("", include("apps.attachments.urls")),
 ]

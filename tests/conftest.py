@@ -63,6 +63,22 @@ def redis_cleanup():
         client().delete(key)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def attachments_cleanup():
+    """The attachments this run stored in its own directory (settings: VAR_DIR/attachments/RUN_ID), which the
+    processes it starts (workers, the web tier) share through the environment; removed at the end."""
+    import os
+    import shutil
+
+    location = settings.STORAGES["attachments"]["OPTIONS"].get("location")
+    own = bool(settings.RUN_ID and settings.ATTACHMENT_STORAGE == "filesystem" and location)
+    if own:
+        os.environ.setdefault("NOTIFY_ATTACHMENT_ROOT", str(location))
+    yield
+    if own:
+        shutil.rmtree(location, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def stack(django_db_setup, django_db_blocker, broker):
     """The real pipeline: dispatch and send workers, the events bridge and two send bridges."""

@@ -77,6 +77,8 @@ class NotificationIn(_Closed):
     idempotency_key: str | None = Field(None, min_length=1, max_length=200,
                                         description="Or the Idempotency-Key header, which wins.")
     template_id: int | None = Field(None, ge=1, le=BIGINT_MAX)
+    attachments: list[int] | None = Field(None, description="Ids of files this key uploaded (POST /api/attachments),"
+                                          " carried by the emails; at most NOTIFY_ATTACHMENTS_PER_MESSAGE (10).")
     _parsed: NotificationRequest | None = PrivateAttr(None)
 
     @model_validator(mode="wrap")

@@ -33,6 +33,7 @@ class ChannelSpec:
     body_fields: tuple[str, ...] = ("push_body",)
     html_fields: tuple[str, ...] = ()
     unsubscribe_link: bool = False  # promotional sends carry each recipient's signed unsubscribe link
+    attachments: bool = False  # carries the notification's files (as parts, or links above a size)
     # An address the provider calls dead: "deactivate_device" (push tokens), or "" (it is recorded failed).
     dead_address: str = ""
     # Transport for a channel outside apps/providers: the dotted path of a zero-argument builder.
@@ -47,7 +48,7 @@ BUILT_IN = (
     ChannelSpec("email", "Email", 1,
                 f"SELECT id, email, '', NULL, 0, '' FROM audience_recipient {_BY_RECIPIENT} AND email <> ''",
                 "no_email", title_fields=("email_subject", "push_title"), body_fields=("email_text", "push_body"),
-                html_fields=("email_html",), unsubscribe_link=True),
+                html_fields=("email_html",), unsubscribe_link=True, attachments=True),
     ChannelSpec("sms", "SMS", 2,
                 f"SELECT id, phone, '', NULL, 0, '' FROM audience_recipient {_BY_RECIPIENT} AND phone <> ''",
                 "no_phone", title_fields=(), body_fields=("sms_text", "push_body")),

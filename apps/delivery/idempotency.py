@@ -24,13 +24,14 @@ from django.utils import timezone
 
 from apps.core.json_checks import RequestError
 
+from . import attachment_hooks
 from .models import ApiKey, EventSource, Notification, Source
 from .requests import NotificationRequest
 
 CAMPAIGN_SCOPE = "internal:campaign"
 IN_PROCESS_SCOPE = "in-process"
 IN_PROCESS_SOURCES = (Source.PYTHON, Source.SIGNAL, Source.COMMAND)
-COMPARED = ("category", "channels", "audience", "title", "body", "context", "template_id")
+COMPARED = ("category", "channels", "audience", "title", "body", "context", "template_id", "attachments")
 
 
 class IdempotencyConflict(RequestError):
@@ -59,9 +60,12 @@ def expiry_for(scope: str):  # noqa: ANN201
 
 
 def _canonical(request: NotificationRequest) -> dict:
-    return {"category": request.category.slug, "channels": sorted(request.channels), "audience": request.audience,
-            "title": request.title, "body": request.body, "context": request.context,
-            "template_id": request.template_id}
+    canonical = {"category": request.category.slug, "channels": sorted(request.channels), "audience": request.audience,
+                 "title": request.title, "body": request.body, "context": request.context,
+                 "template_id": request.template_id}
+    if request.attachments:  # only when there are some: the fingerprints of requests without any are unchanged
+        canonical["attachments"] = request.attachments
+    return canonical
 
 
 def fingerprint(request: NotificationRequest) -> str:
@@ -97,6 +101,7 @@ def check_same(notification: Notification, request: NotificationRequest, print_:
     stored = {"category": notification.category.slug, "channels": sorted(notification.channels),
               "audience": notification.audience, "title": notification.title, "body": notification.body,
               "context": notification.context, "template_id": notification.template_id}
+    stored["attachments"] = attachment_hooks.ids_of(notification.pk) or None
     new = _canonical(request)
-    differing = [name for name in COMPARED if stored[name] != new[name]] or ["the request"]
+    differing = [name for name in COMPARED if stored.get(name) != new.get(name)] or ["the request"]
     raise IdempotencyConflict(request.idempotency_key or "", differing)

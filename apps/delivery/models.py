@@ -183,6 +183,7 @@ class ApiScope(models.TextChoices):
     ERASE_RECIPIENTS = "erase_recipients", "erase recipients (GDPR)"
     MANAGE_CALLBACKS = "manage_callbacks", "register the status callback endpoints of its notifications"
     READ_SUPPRESSIONS = "read_suppressions", "read the suppression list (bounced, complained, opted-out addresses)"
+    MANAGE_ATTACHMENTS = "manage_attachments", "upload the email attachments of its notifications"
 
 
 AUDIENCE_KINDS = ("topic", "recipients", "segment", "all", "campaign")

@@ -12,7 +12,7 @@ from apps.core import channels
 from apps.preferences import links
 from apps.providers.base import Content
 
-from . import gate
+from . import attachment_hooks, gate
 from .models import Notification
 
 
@@ -32,6 +32,7 @@ class NotificationInfo:
     first_send_marked: bool = False  # the stage timestamp needs one Redis call per process, not per batch
     _texts: dict = field(default_factory=dict)
     _contents: dict = field(default_factory=dict)
+    _attachments: tuple | None = None
 
     @property
     def localized(self) -> bool:
@@ -57,9 +58,14 @@ class NotificationInfo:
         return content
 
     def finish(self, channel: str, content: Content) -> Content:
-        if self.unsubscribable and channels.spec(channel).unsubscribe_link:
-            return replace(content, unsubscribe_url=partial(links.unsubscribe_url, category=self.category))
-        return content
+        spec = channels.spec(channel)
+        if self.unsubscribable and spec.unsubscribe_link:
+            content = replace(content, unsubscribe_url=partial(links.unsubscribe_url, category=self.category))
+        if not spec.attachments:
+            return content
+        if self._attachments is None:  # one query per notification and process (apps/attachments)
+            self._attachments = attachment_hooks.email_parts(self.id, getattr(self.template, "pk", None))
+        return replace(content, attachments=self._attachments) if self._attachments else content
 
 
 def notification_info(notification_id: int) -> NotificationInfo | None:

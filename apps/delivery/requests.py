@@ -9,7 +9,7 @@ from apps.core.json_checks import RequestError, check_storable, is_int
 from apps.core.safe_text import syntax_problem
 from apps.preferences.models import Category
 
-from . import audience_kinds
+from . import attachment_hooks, audience_kinds
 from .models import MAX_RECIPIENT_ID
 
 MAX_RECIPIENTS_INLINE = 10_000
@@ -28,6 +28,7 @@ class NotificationRequest:
     context: dict = field(default_factory=dict)
     idempotency_key: str | None = None
     template_id: int | None = None
+    attachments: list[int] = field(default_factory=list)  # apps/attachments ids, for the email channel
 
 
 def parse_request(data: object, idempotency_key: str | None = None) -> NotificationRequest:
@@ -35,7 +36,7 @@ def parse_request(data: object, idempotency_key: str | None = None) -> Notificat
         raise RequestError("body", "must be a JSON object")
     check_storable(data)
     unknown = sorted(set(data) - {"category", "channels", "audience", "title", "body", "context", "idempotency_key",
-                                  "template_id"})
+                                  "template_id", "attachments"})
     if unknown:
         raise RequestError(unknown[0], "unknown field")
     slug = data.get("category")
@@ -77,8 +78,9 @@ def parse_request(data: object, idempotency_key: str | None = None) -> Notificat
     if key is not None and (not isinstance(key, str) or not 0 < len(key) <= 200):
         raise RequestError("idempotency_key", "a string of 1..200 characters")
     check_storable(key, "idempotency_key")  # it may come from a header rather than the body
+    attachments = attachment_hooks.parse_ids(data["attachments"]) if data.get("attachments") is not None else []
     return NotificationRequest(category, list(dict.fromkeys(channels)), audience, title, body, context, key,
-                               template_id)
+                               template_id, attachments)
 
 
 def _parse_audience(audience: object, nested: bool = False) -> dict:

@@ -7,7 +7,7 @@ from django.db import IntegrityError, connection, transaction
 
 from apps.core import queues
 
-from . import audience_kinds, control, idempotency, progress
+from . import attachment_hooks, audience_kinds, control, idempotency, progress
 from .models import ApiKey, Delivery, DeliveryStatus, EventSource, Notification, NotificationStatus, Source
 from .publisher import publish_notification_event
 from .requests import NotificationRequest, parse_request
@@ -25,6 +25,7 @@ def notify(
     idempotency_key: str | None = None,
     source: str = Source.PYTHON,
     template_id: int | None = None,
+    attachments: list[int] | None = None,
 ) -> Notification:
     """Notify an audience. The same idempotency_key always returns the same notification.
 
@@ -33,7 +34,8 @@ def notify(
     """
     request = parse_request(
         {"category": category, "audience": audience, "channels": channels, "title": title, "body": body,
-         "context": context or {}, **({"template_id": template_id} if template_id else {})},
+         "context": context or {}, **({"template_id": template_id} if template_id else {}),
+         **({"attachments": attachments} if attachments else {})},
         idempotency_key=idempotency_key,
     )
     return submit(request, source)
@@ -53,6 +55,7 @@ def submit(request: NotificationRequest, source: str, publish: bool = True,
 
 def record(request: NotificationRequest, source: str, api_key: ApiKey | None = None,
            event_source: EventSource | None = None) -> tuple[Notification, bool]:
+    attachment_hooks.check_allowed(request.attachments, api_key, event_source)
     key = request.idempotency_key
     scope = idempotency.scope_of(source, api_key, event_source)
     print_ = idempotency.fingerprint(request)
@@ -72,6 +75,7 @@ def record(request: NotificationRequest, source: str, api_key: ApiKey | None = N
                 title=request.title, body=request.body, context=request.context, source=source,
                 template_id=request.template_id,
             )
+            attachment_hooks.attach(notification.pk, request.attachments)
     except IntegrityError:  # a concurrent request with the same key won
         winner = idempotency.holder(scope, key)
         if winner is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 UNSUBSCRIBE_SALT = "unsubscribe-link"
 PREFERENCES_SALT = "preference-page-link"
@@ -28,11 +29,11 @@ def _unsign(salt: str, token: str) -> dict:
     try:
         value = signing.loads(token, salt=salt, max_age=settings.SIGNED_LINK_MAX_AGE_SECONDS)
     except signing.SignatureExpired:
-        raise LinkError("This link has expired. Use the link in a more recent message.", 410) from None
+        raise LinkError(_("This link has expired. Use the link in a more recent message."), 410) from None
     except signing.BadSignature:
-        raise LinkError("This link is not valid: it may have been altered or cut short.", 400) from None
+        raise LinkError(_("This link is not valid: it may have been altered or cut short."), 400) from None
     if not isinstance(value, dict) or not isinstance(value.get("r"), int):
-        raise LinkError("This link is not valid.", 400)
+        raise LinkError(_("This link is not valid."), 400)
     return value
 
 
@@ -48,7 +49,7 @@ def unsubscribe_url(recipient_id: int, category: str) -> str:
 def read_unsubscribe_token(token: str) -> tuple[int, str]:
     value = _unsign(UNSUBSCRIBE_SALT, token)
     if not isinstance(value.get("c"), str):
-        raise LinkError("This link is not valid.", 400)
+        raise LinkError(_("This link is not valid."), 400)
     return value["r"], value["c"]
 
 

@@ -9,24 +9,39 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from apps.audience.models import Recipient
 from apps.core.channels import Channel
 
-from . import links, service
+from . import language, links, service
 from .models import Category
 
 
 def _link_error(request: HttpRequest, exc: links.LinkError) -> HttpResponse:
-    return render(request, "preferences/link_error.html", {"message": str(exc)}, status=exc.status)
+    message = exc.args[0]  # lazy: translated when the page renders, in its language
+    return _render(request, None, "preferences/link_error.html", {"message": message}, status=exc.status)
+
+
+def _render(request: HttpRequest, recipient: Recipient | None, template: str, context: dict,
+            status: int = 200) -> HttpResponse:
+    """In the recipient's language if the platform ships it, else the browser's (apps/preferences/language.py)."""
+    code = language.for_page(request, recipient.locale if recipient is not None else None)
+    with translation.override(code):
+        answer = render(request, template, context, status=status)
+    answer["Content-Language"] = code
+    patch_vary_headers(answer, ["Accept-Language"])
+    return answer
 
 
 def _recipient(recipient_id: int) -> Recipient:
     recipient = Recipient.objects.filter(pk=recipient_id).first()
     if recipient is None:
-        raise links.LinkError("This link is for an account that no longer exists.", 404)
+        raise links.LinkError(_("This link is for an account that no longer exists."), 404)
     return recipient
 
 
@@ -45,9 +60,9 @@ def preference_page(request: HttpRequest, token: str) -> HttpResponse:
         except service.PreferenceError as exc:
             error = exc
     status = 400 if error else 200
-    return render(request, "preferences/page.html",
-                  {"state": service.state(recipient), "channels": Channel.choices, "error": error, "saved": saved},
-                  status=status)
+    return _render(request, recipient, "preferences/page.html",
+                   {"state": service.state(recipient), "channels": Channel.choices, "error": error, "saved": saved},
+                   status=status)
 
 
 def _form_to_update(form) -> dict:  # noqa: ANN001
@@ -68,11 +83,11 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         recipient = _recipient(recipient_id)
         category = Category.objects.filter(slug=slug).first()
         if category is None:
-            raise links.LinkError("This link is for a kind of message that no longer exists.", 404)
+            raise links.LinkError(_("This link is for a kind of message that no longer exists."), 404)
     except links.LinkError as exc:
         return _link_error(request, exc)
     if request.method == "GET":  # a link scanner must not unsubscribe anyone: confirm with a POST
-        return render(request, "preferences/unsubscribe.html", {"category": category, "done": False})
+        return _render(request, recipient, "preferences/unsubscribe.html", {"category": category, "done": False})
     service.unsubscribe(recipient, category)
-    return render(request, "preferences/unsubscribe.html",
-                  {"category": category, "done": True, "preferences_url": links.preference_page_url(recipient.pk)})
+    return _render(request, recipient, "preferences/unsubscribe.html",
+                   {"category": category, "done": True, "preferences_url": links.preference_page_url(recipient.pk)})

@@ -16,6 +16,18 @@ class Outcome(enum.Enum):
 
 
 @dataclass(frozen=True, eq=False)
+class Attachment:
+    """A file an email carries: a small one as a MIME part (`read` gives its bytes; the transport reads it
+    once per call, whatever the number of recipients), a large one as a link (`link` makes a signed URL)."""
+
+    filename: str
+    content_type: str
+    size: int
+    read: Callable[[], bytes] | None = None
+    link: Callable[[], str] | None = None
+
+
+@dataclass(frozen=True, eq=False)
 class Content:
     title: str = ""
     body: str = ""
@@ -23,6 +35,7 @@ class Content:
     html: str = ""  # email only, optional
     # email only: recipient id -> signed one-click unsubscribe URL (RFC 8058), when the category allows it
     unsubscribe_url: Callable[[int], str] | None = None
+    attachments: tuple[Attachment, ...] = ()  # email only
 
 
 class Target(NamedTuple):

@@ -13,6 +13,7 @@ from email.utils import make_msgid
 
 from django.core.mail import EmailMultiAlternatives, get_connection
 
+from . import email_attachments
 from .base import Content, Outcome, Result, Target, Transport, permanent, transient
 from .http_answers import failure
 from .unsubscribe import with_unsubscribe
@@ -27,6 +28,10 @@ class EmailTransport(Transport):
         self.rate_per_s = rate_per_s
 
     def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
+        try:  # each file once per call, not once per recipient
+            files = email_attachments.fetch({id(c): c for c in (t.content or content for t in targets)}.values())
+        except email_attachments.Unavailable as exc:
+            return [transient(str(exc))] * len(targets)
         connection = get_connection(self.backend, fail_silently=False)
         try:
             connection.open()
@@ -35,7 +40,7 @@ class EmailTransport(Transport):
         results: list[Result] = []
         try:
             for index, target in enumerate(targets):
-                result = self._send_one(connection, target.content or content, target)
+                result = self._send_one(connection, target.content or content, target, files)
                 results.append(result)
                 if result.error.startswith("connection lost"):
                     results += [result] * (len(targets) - index - 1)
@@ -47,18 +52,19 @@ class EmailTransport(Transport):
                 pass
         return results
 
-    def _send_one(self, connection, content: Content, target: Target) -> Result:  # noqa: ANN001
+    def _send_one(self, connection, content: Content, target: Target, files: dict) -> Result:  # noqa: ANN001
         message_id = make_msgid(domain=self.from_email.rpartition("@")[2] or None)
         headers = {"Message-ID": message_id}
         unsubscribe = content.unsubscribe_url(target.recipient_id) if content.unsubscribe_url is not None else None
         if unsubscribe:  # RFC 8058 one-click unsubscribe
             headers["List-Unsubscribe"] = f"<{unsubscribe}>"
             headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        content = with_unsubscribe(content, unsubscribe)  # the visible link in the body, too
+        content = with_unsubscribe(email_attachments.with_links(content, files), unsubscribe)  # visible link too
         mail = EmailMultiAlternatives(content.title, content.body, self.from_email, [target.address],
                                       headers=headers, connection=connection)
         if content.html:
             mail.attach_alternative(content.html, "text/html")
+        email_attachments.add_parts(mail, content, files)
         try:
             sent = connection.send_messages([mail])
         except smtplib.SMTPRecipientsRefused as exc:

@@ -127,6 +127,9 @@ def _call(client, endpoint: str, token: str | None, fixtures: dict):  # noqa: AN
                            content_type="application/json", **headers)
     if endpoint == "read_suppressions":
         return client.get("/api/suppressions", **headers)
+    if endpoint == "manage_attachments":
+        return client.post("/api/attachments?filename=matrix.txt", data=b"a file\n", content_type="text/plain",
+                           **headers)
     return client.get(f"/api/recipients/{external_id}/deliveries", **headers)
 
 

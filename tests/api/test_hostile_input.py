@@ -29,6 +29,8 @@ SERVICE_ENDPOINTS = [
     ("put", "/api/recipients/someone/topics/team"),
     ("delete", "/api/recipients/someone/topics/team"),
     ("get", "/api/recipients/someone/topics"),
+    ("post", "/api/attachments"),
+    ("get", "/api/attachments/1"),
 ]
 USER_ENDPOINTS = [
     ("get", "/api/inbox"),

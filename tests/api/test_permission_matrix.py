@@ -36,6 +36,7 @@ class World:
     notification_id: int
     endpoint_id: str
     message_id: int
+    attachment_id: int = 1
 
 
 @dataclass
@@ -80,6 +81,9 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/api/callbacks/endpoints"): Row(lambda w: "/api/callbacks/endpoints"),
     ("DELETE", "/api/callbacks/endpoints/{endpoint_id}"): Row(lambda w: f"/api/callbacks/endpoints/{w.endpoint_id}"),
     ("GET", "/api/suppressions"): Row(lambda w: "/api/suppressions"),
+    ("POST", "/api/attachments"): Row(lambda w: "/api/attachments?filename=matrix.txt", lambda w: "a file\n",
+                                      "text/plain"),
+    ("GET", "/api/attachments/{attachment_id}"): Row(lambda w: f"/api/attachments/{w.attachment_id}"),
     ("GET", "/api/inbox"): Row(lambda w: "/api/inbox"),
     ("POST", "/api/inbox/read-all"): Row(lambda w: "/api/inbox/read-all"),
     ("POST", "/api/inbox/{message_id}/read"): Row(lambda w: f"/api/inbox/{w.message_id}/read"),
@@ -132,14 +136,22 @@ def build_world(client: Client, owner_token: str, owner: ApiKey) -> World:
         assert made.status_code == 201, made.content
         endpoint_id = str(made.json()["id"])
     message = InboxMessage.objects.create(recipient=recipient, title="Hello")
-    return World(recipient, topic, notification.pk, endpoint_id or "1", message.pk)
+    attachment_id = 1
+    if ApiScope.MANAGE_ATTACHMENTS in owner.scopes:  # a file of the key's own, for the GET row
+        made = client.post("/api/attachments?filename=own.txt", data=b"own\n", content_type="text/plain",
+                           HTTP_AUTHORIZATION=f"Bearer {owner_token}")
+        assert made.status_code == 201, made.content
+        attachment_id = made.json()["id"]
+    return World(recipient, topic, notification.pk, endpoint_id or "1", message.pk, attachment_id)
 
 
 def snapshot(world: World) -> tuple:
     from apps.callbacks.models import CallbackEndpoint
 
     recipient = Recipient.objects.filter(pk=world.recipient.pk).values().first()
-    return (Notification.objects.count(), Recipient.objects.count(), recipient,
+    from apps.attachments.models import Attachment
+
+    return (Notification.objects.count(), Recipient.objects.count(), Attachment.objects.count(), recipient,
             sorted(Device.objects.values_list("token", "is_active")), Follow.objects.count(),
             sorted(CallbackEndpoint.objects.values_list("pk", "is_active")))
 
