@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import shlex
 import uuid
 from io import StringIO
 
@@ -133,3 +134,14 @@ def test_the_bridge_holds_a_source_to_what_the_command_set(stack, provider, fans
     dead = wait_until(lambda: letter(position), timeout=90, message="the event of the deactivated source")
     assert dead.reason_kind == "unauthorized" and "is inactive" in dead.reason
     assert not Notification.objects.filter(idempotency_key=json.loads(after[1])["idempotency_key"]).exists()
+
+
+def test_the_readmes_commands_run_as_written(categories):
+    from .test_readme_commands import readme_block
+
+    for line in readme_block("### Event sources from the command line").strip().splitlines():
+        words = shlex.split(line, comments=True)
+        assert words[:3] == ["python", "manage.py", "event_source"], line
+        run(*[word for word in words[3:] if word != "[--json]"])
+    source = EventSource.objects.get(name="auth-service")
+    assert (source.is_active, source.allowed_audience_kinds, source.max_audience) == (False, ["recipients"], 1)
