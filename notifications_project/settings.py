@@ -70,6 +70,7 @@ if DEVELOPMENT:
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files with DEBUG off, from STATIC_ROOT
+    "apps.api.json_errors.JsonErrorsMiddleware",  # every error under /api/ as JSON, whoever answered it
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -16,6 +16,7 @@ from apps.audience.bulk_import import ImportRefused, import_recipients
 from apps.delivery.models import ApiScope
 
 from .auth import scoped
+from .body import check_request, too_large
 from .errors import ApiError
 from .schemas import AUTH_ERRORS, ErrorOut
 
@@ -50,27 +51,14 @@ def import_batch(request: HttpRequest) -> dict:
     """Upsert recipients by external_id from a CSV (header naming some of external_id, name, email, phone,
     timezone, locale) or JSON lines (one object a line). Given fields are set, others kept. Bad lines are
     reported (line, reason, field) and the rest imported; a refused file imports nothing."""
-    fmt = CONTENT_TYPES.get(request.content_type or "")
-    if fmt is None:
-        raise ApiError(415, f"send Content-Type: one of {', '.join(CONTENT_TYPES)}", "Content-Type")
+    limit = settings.IMPORT_MAX_BYTES
+    fmt = CONTENT_TYPES[check_request(request, CONTENT_TYPES, limit)]
     try:
-        length = int(request.headers.get("Content-Length") or 0)
-    except ValueError:
-        raise ApiError(400, "Content-Length is not a number", "Content-Length") from None
-    if length > settings.IMPORT_MAX_BYTES:
-        raise ApiError(413, f"body larger than {settings.IMPORT_MAX_BYTES} bytes", "body")
-    try:
-        report = import_recipients(_Limited(request, settings.IMPORT_MAX_BYTES), fmt).as_dict()
+        report = import_recipients(_Limited(request, limit), fmt).as_dict()
     except ImportRefused as exc:
         raise ApiError(400, exc.message, exc.field) from None
-    except _TooBig:
-        raise ApiError(413, f"body larger than {settings.IMPORT_MAX_BYTES} bytes", "body") from None
     report["rejects"] = report["rejects"][:LISTED]
     return report
-
-
-class _TooBig(Exception):
-    pass
 
 
 class _Limited:
@@ -83,5 +71,5 @@ class _Limited:
         data = self.request.read(size)
         self.read_so_far += len(data)
         if self.read_so_far > self.limit:
-            raise _TooBig
+            raise too_large(self.limit)
         return data

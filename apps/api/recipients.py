@@ -85,6 +85,9 @@ class ErasureOut(Schema):
     erased: bool
     removed: dict[str, int] = Field(description="Rows removed (devices, follows, preferences, inbox messages, ...).")
     deliveries_anonymised: int
+    dead_letters_scrubbed: int = Field(0, description="Dead letters that named or quoted them, scrubbed of it.")
+    journal_entries_scrubbed: int = Field(0, description="Provider message ids dropped from unfinished batches' "
+                                                         "journals (Redis).")
 
 
 class UserTokenOut(Schema):

@@ -172,3 +172,54 @@ def finish(batch: Claim) -> None:
 def release(batch: Claim) -> None:
     """Give the claim back after a failure, so a retry resumes at once instead of waiting for the lease."""
     holders.release(_batch_keys(batch.batch_key)[0], batch.holder)
+
+
+# KEYS: journals. ARGV: a recipient id, the record and field separators. Each entry of that recipient keeps
+# its id (so a resumed batch still records it sent, never sends again) and loses its provider message id.
+_FORGET = """
+local forgotten = 0
+for i = 1, #KEYS do
+  local text = redis.call('GET', KEYS[i])
+  if text then
+    local entries, changed, start = {}, 0, 1
+    while true do
+      local stop = string.find(text, ARGV[2], start, true)
+      if not stop then break end
+      local entry = string.sub(text, start, stop - 1)
+      local head = ARGV[1] .. ARGV[3]
+      if string.sub(entry, 1, #head) == head and #entry > #head then
+        entry = head
+        changed = changed + 1
+      end
+      entries[#entries + 1] = entry
+      start = stop + 1
+    end
+    if changed > 0 then
+      redis.call('SET', KEYS[i], table.concat(entries, ARGV[2]) .. ARGV[2] .. string.sub(text, start), 'KEEPTTL')
+      forgotten = forgotten + changed
+    end
+  end
+end
+return forgotten
+"""
+_forget = script(_FORGET)
+
+
+def forget_provider_ids(recipient_id: int) -> int:
+    """Erasure: drop the provider message ids that unfinished batches' journals hold for a recipient (an id
+    at a provider can lead back to an address); returns how many entries lost theirs."""
+    pattern = _glob_escape(key("batch-sent:")) + "*"
+    forgotten = 0
+    page: list[bytes] = []
+    for journal in client().scan_iter(match=pattern, count=1000):
+        page.append(journal)
+        if len(page) == 500:
+            forgotten += _forget(keys=page, args=[recipient_id, _RECORD, _FIELD], client=client())
+            page = []
+    if page:
+        forgotten += _forget(keys=page, args=[recipient_id, _RECORD, _FIELD], client=client())
+    return int(forgotten)
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
