@@ -128,37 +128,7 @@ REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", f"notify:{RUN_ID}:" if RUN_ID els
 # Kafka. Empty bootstrap servers mean "use the local Tansu broker started by `kafka_broker`".
 KAFKA_BOOTSTRAP_SERVERS = env_str("KAFKA_BOOTSTRAP_SERVERS", "")
 KAFKA_TOPIC_PREFIX = env_str("KAFKA_TOPIC_PREFIX", f"{RUN_ID}." if RUN_ID else "")
-KAFKA_PARTITIONS = env_int("KAFKA_PARTITIONS", 50, 1)
-KAFKA_EVENTS_PARTITIONS = env_int("KAFKA_EVENTS_PARTITIONS", 8, 1)
-KAFKA_SESSION_TIMEOUT_MS = env_int("KAFKA_SESSION_TIMEOUT_MS", 6000, 1000)
-KAFKA_HEARTBEAT_INTERVAL_MS = env_int("KAFKA_HEARTBEAT_INTERVAL_MS", 1000, 100)
-# How Kafka clients authenticate (apps/streaming/security.py): docker-compose uses SASL/SCRAM, the local
-# Tansu broker plain connections (its SASL handshake fails with every mechanism: README "Kafka authentication").
-KAFKA_SECURITY_PROTOCOL = env_str("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper()
-KAFKA_SASL_MECHANISM = env_str("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512").upper()
-KAFKA_SASL_USERNAME = env_str("KAFKA_SASL_USERNAME", "")
-KAFKA_SASL_PASSWORD = env_str("KAFKA_SASL_PASSWORD", "")  # or KAFKA_SASL_PASSWORD_FILE
-KAFKA_SSL_CA_LOCATION = env_str("KAFKA_SSL_CA_LOCATION", "")
-if KAFKA_SECURITY_PROTOCOL not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
-    raise ConfigError("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", KAFKA_SECURITY_PROTOCOL)
-if KAFKA_SECURITY_PROTOCOL.startswith("SASL_"):
-    if KAFKA_SASL_MECHANISM not in ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"):
-        raise ConfigError("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN", KAFKA_SASL_MECHANISM)
-    for _name, _value in (("KAFKA_SASL_USERNAME", KAFKA_SASL_USERNAME), ("KAFKA_SASL_PASSWORD", KAFKA_SASL_PASSWORD)):
-        if not _value:
-            raise ConfigError(_name, f"a value with KAFKA_SECURITY_PROTOCOL={KAFKA_SECURITY_PROTOCOL}"
-                                     " (the password best from a file: KAFKA_SASL_PASSWORD_FILE)", "")
-# The events bridge, which every notification crosses, polls with short fetch waits; the others with long.
-KAFKA_URGENT_FETCH_WAIT_MS = env_int("KAFKA_URGENT_FETCH_WAIT_MS", 10, 1)
-KAFKA_BULK_FETCH_WAIT_MS = env_int("KAFKA_BULK_FETCH_WAIT_MS", 500, 1)
-# High-priority topics carry single-user messages: few partitions keep their short-wait fetches cheap.
-KAFKA_HIGH_PARTITIONS = env_int("KAFKA_HIGH_PARTITIONS", 8, 1)
-# Topics are created with these (docker-compose: 3 and 2); a write is acknowledged by that many in-sync replicas.
-KAFKA_REPLICATION_FACTOR = env_int("KAFKA_REPLICATION_FACTOR", 1, 1)
-KAFKA_MIN_INSYNC_REPLICAS = env_int("KAFKA_MIN_INSYNC_REPLICAS", 1, 1)
-if KAFKA_MIN_INSYNC_REPLICAS > KAFKA_REPLICATION_FACTOR:
-    raise ConfigError("KAFKA_MIN_INSYNC_REPLICAS", f"at most KAFKA_REPLICATION_FACTOR ({KAFKA_REPLICATION_FACTOR})",
-                      str(KAFKA_MIN_INSYNC_REPLICAS))
+from .kafka_settings import *  # noqa: E402, F403 (partitions, fetch waits, authentication, replication)
 
 # Bulk workers sharing a host with PostgreSQL may lower their backends' CPU priority (apps/core/db_priority.py).
 DB_NICE = env_int("NOTIFY_DB_NICE", 0, 0)
@@ -203,54 +173,7 @@ CELERY_TASK_ALWAYS_EAGER = False
 # backend per 500-recipient batch, and per OTP. Reuse it (a broken one is dropped on the first error).
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, 0)
 
-# Providers.
-FAKE_PROVIDER_URL = env_str("FAKE_PROVIDER_URL", "")
-# Benchmarks: push devices of every platform (FCM, APNs, Web Push) go to the fake provider, tokens unchanged.
-FAKE_PROVIDER_ROUTE_ALL_PUSH = env_bool("FAKE_PROVIDER_ROUTE_ALL_PUSH", False)
-# Benchmarks only (bench_fanout --provider fcm|apns): push devices of every platform go to this
-# platform's real adapter, tokens unchanged. Never set in production.
-BENCH_ROUTE_ALL_PUSH_TO = env_str("BENCH_ROUTE_ALL_PUSH_TO", "")
-if BENCH_ROUTE_ALL_PUSH_TO not in ("", "fake", "fcm", "apns"):
-    raise ConfigError("BENCH_ROUTE_ALL_PUSH_TO", "fake, fcm, apns or empty", BENCH_ROUTE_ALL_PUSH_TO)
-PROVIDER_TIMEOUT_SECONDS = env_int("PROVIDER_TIMEOUT_SECONDS", 10, 1)
-# Provider credentials. A channel whose settings are empty is "not configured": its recipients fail
-# with that reason, never silently skipped. Rates are each provider's send quota per second (0: none).
-FCM_CREDENTIALS_FILE = env_str("FCM_CREDENTIALS_FILE", "")
-FCM_PROJECT_ID = env_str("FCM_PROJECT_ID", "")
-FCM_ENDPOINT = env_str("FCM_ENDPOINT", "https://fcm.googleapis.com")
-FCM_RATE_PER_S = env_int("FCM_RATE_PER_S", 10_000, 0)  # FCM's default quota: 600,000 messages a minute
-APNS_KEY_FILE = env_str("APNS_KEY_FILE", "")
-APNS_KEY_ID = env_str("APNS_KEY_ID", "")
-APNS_TEAM_ID = env_str("APNS_TEAM_ID", "")
-APNS_TOPIC = env_str("APNS_TOPIC", "")
-APNS_ENDPOINT = env_str("APNS_ENDPOINT", "https://api.push.apple.com")
-APNS_CA_FILE = env_str("APNS_CA_FILE", "")
-APNS_RATE_PER_S = env_int("APNS_RATE_PER_S", 0, 0)
-WEBPUSH_VAPID_PRIVATE_KEY = env_str("WEBPUSH_VAPID_PRIVATE_KEY", "")  # a .pem path, or the key itself
-WEBPUSH_VAPID_SUBJECT = env_str("WEBPUSH_VAPID_SUBJECT", "")  # mailto: or https: contact for push services
-TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
-TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "")
-TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER", "")
-TWILIO_API_BASE = env_str("TWILIO_API_BASE", "https://api.twilio.com")
-TWILIO_RATE_PER_S = env_int("TWILIO_RATE_PER_S", 100, 0)
-# Ask Twilio for status callbacks (delivered, undelivered, failed) at PUBLIC_BASE_URL/receipts/twilio/status.
-TWILIO_STATUS_CALLBACKS = env_bool("TWILIO_STATUS_CALLBACKS", True)
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
-EMAIL_HOST = env_str("EMAIL_HOST", "")
-EMAIL_PORT = env_int("EMAIL_PORT", 25, 1)
-EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, 1)
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "notifications@localhost")
-EMAIL_RATE_PER_S = env_int("EMAIL_RATE_PER_S", 0, 0)
-ANYMAIL = {key[8:]: value for key, value in os.environ.items()
-           if key.startswith("ANYMAIL_") and not key.endswith("_FILE")}
-# Webhook and Web Push URLs must be https and resolve to public addresses, except on these hosts (tests,
-# a receiver on the same host). pytest's own processes allow the local protocol servers the tests start.
-OUTBOUND_ALLOWED_HOSTS = env_list("NOTIFY_OUTBOUND_ALLOWED_HOSTS",
-                                  ["127.0.0.1", "localhost"] if running_under_pytest() else [])
-FAKE_PUSH_RATE_PER_S = env_int("FAKE_PUSH_RATE_PER_S", 0, 0)
+from .provider_settings import *  # noqa: E402, F403 (each provider's endpoint, credentials and rate)
 
 RECIPIENT_TOKEN_MAX_AGE_SECONDS = env_int("RECIPIENT_TOKEN_MAX_AGE_SECONDS", 7 * 86400, 60)
 INBOX_STREAM_MAX_SECONDS = env_int("INBOX_STREAM_MAX_SECONDS", 300, 1)  # clients reconnect with Last-Event-ID
@@ -317,38 +240,12 @@ CELERY_BEAT_SCHEDULE["campaigns-sweep-parts"] = {"task": "campaigns.sweep_parts"
 # Bulk import of recipients over the API (POST /api/recipient-imports): the largest body.
 IMPORT_MAX_BYTES = env_int("NOTIFY_IMPORT_MAX_BYTES", 256 * 1024 * 1024, 1024)
 
-# Email attachments (apps/attachments, README "Attachments and translated pages"): kept in the "attachments"
-# storage, the local filesystem unless NOTIFY_ATTACHMENT_STORAGE=s3 (django-storages and boto3; any
-# S3-compatible server at AWS_S3_ENDPOINT_URL; credentials as boto3 finds them, e.g. AWS_ACCESS_KEY_ID).
-ATTACHMENT_STORAGE = env_str("NOTIFY_ATTACHMENT_STORAGE", "filesystem")
-if ATTACHMENT_STORAGE not in ("filesystem", "s3"):
-    raise ConfigError("NOTIFY_ATTACHMENT_STORAGE", "filesystem or s3", ATTACHMENT_STORAGE)
-ATTACHMENT_MAX_BYTES = env_int("NOTIFY_ATTACHMENT_MAX_BYTES", 25 * 1024 * 1024, 1)
-# Files up to this size go in the email as MIME parts; larger ones as a signed link that expires.
-ATTACHMENT_INLINE_MAX_BYTES = env_int("NOTIFY_ATTACHMENT_INLINE_MAX_BYTES", 2 * 1024 * 1024, 0)
-ATTACHMENT_CONTENT_TYPES = env_list("NOTIFY_ATTACHMENT_CONTENT_TYPES", [
-    "application/pdf", "image/png", "image/jpeg", "image/gif", "text/plain", "text/csv", "text/calendar",
-    "application/zip"])
-ATTACHMENTS_PER_MESSAGE = env_int("NOTIFY_ATTACHMENTS_PER_MESSAGE", 10, 1)
-ATTACHMENT_LINK_MAX_AGE_SECONDS = env_int("NOTIFY_ATTACHMENT_LINK_MAX_AGE_SECONDS", 30 * 86400, 60)
-# On S3 a valid link answers with a redirect to a presigned URL that lasts this long.
-ATTACHMENT_PRESIGNED_SECONDS = env_int("NOTIFY_ATTACHMENT_PRESIGNED_SECONDS", 300, 1)
-if ATTACHMENT_STORAGE == "s3":
-    _attachment_storage = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
-        "bucket_name": env_str("AWS_STORAGE_BUCKET_NAME", ""), "location": env_str("NOTIFY_ATTACHMENT_PREFIX", ""),
-        "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", "") or None,
-        "region_name": env_str("AWS_S3_REGION_NAME", "") or None,
-        "addressing_style": env_str("AWS_S3_ADDRESSING_STYLE", "") or None,
-        "signature_version": "s3v4", "default_acl": None, "querystring_auth": True, "file_overwrite": False}}
-    if not _attachment_storage["OPTIONS"]["bucket_name"]:
-        raise ConfigError("AWS_STORAGE_BUCKET_NAME", "a bucket with NOTIFY_ATTACHMENT_STORAGE=s3", "")
-else:
-    _attachment_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {
-        # a test run's files under a directory of its own, removed at its end (tests/conftest.py)
-        "location": env_str("NOTIFY_ATTACHMENT_ROOT", str(VAR_DIR / "attachments" / RUN_ID)), "base_url": None}}
+from .attachment_settings import *  # noqa: E402, F403 (limits, types, links)
+from .attachment_settings import attachment_storage  # noqa: E402
+
 STORAGES = {"default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
             "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-            "attachments": _attachment_storage}
+            "attachments": attachment_storage(VAR_DIR / "attachments" / RUN_ID)}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -123,7 +123,7 @@ def test_grafana_dashboard_uses_the_documented_metrics(document):
 
 def test_env_file_documents_every_provider_variable():
     example = (compose.ROOT / "deploy" / "production.env.example").read_text()
-    source = (compose.ROOT / "notifications_project" / "settings.py").read_text()
+    source = (compose.ROOT / "notifications_project" / "provider_settings.py").read_text()
     names = re.findall(r"^((?:FCM|APNS|WEBPUSH|TWILIO|EMAIL|WEBHOOK)_\w+) = env_", source, re.MULTILINE)
     assert len(names) > 20
     for name in [*names, "DEFAULT_FROM_EMAIL", "ANYMAIL_"]:
