@@ -135,7 +135,8 @@ DB_NICE = env_int("NOTIFY_DB_NICE", 0, 0)
 
 # Fan-out sizes.
 DISPATCH_BATCH_SIZE = env_int("NOTIFY_DISPATCH_BATCH_SIZE", 5000, 1)
-SEND_CHUNK_SIZE = env_int("NOTIFY_SEND_CHUNK_SIZE", 500, 1)
+# Recipients per provider call (NOTIFY_SEND_CHUNK_SIZE is its name before 2026-12, still read).
+PROVIDER_CALL_SIZE = env_int("NOTIFY_PROVIDER_CALL_SIZE", env_int("NOTIFY_SEND_CHUNK_SIZE", 500, 1), 1)
 # Internal bus messages (batch, retry and deferred topics) carry an HMAC of their body with the first key;
 # any key verifies, so a new key goes first and the old one stays listed until its messages have drained.
 BUS_SIGNING_KEYS = env_list("NOTIFY_BUS_SIGNING_KEYS", [f"derived-from-secret-key:{SECRET_KEY}"])

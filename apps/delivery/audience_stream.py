@@ -1,6 +1,6 @@
-"""Stream a notification's audience from PostgreSQL in keyset chunks, preferences applied in SQL.
+"""Stream a notification's audience from PostgreSQL in keyset pages, preferences applied in SQL.
 
-Never more than one chunk of ids is in memory. Per chunk, one query fetches the next ids in order,
+Never more than one page of ids is in memory. Per page, one query fetches the next ids in order,
 and one more fetches only the exceptions within that id range: inactive users (a partial index)
 and preferences that differ from the category's default. Joining every row of a 2.5M audience
 against recipients and preferences made the planner scan whole tables; the exceptions are sparse.
@@ -42,7 +42,7 @@ _PRECEDENCE = {"inactive": 0, "suppressed": 1, "opted_out": 2, "opted_in": 3}
 
 
 @dataclass
-class AudienceChunk:
+class AudiencePage:
     sendable: list[int]
     inactive: list[int]
     opted_out: list[int]
@@ -54,10 +54,10 @@ class AudienceChunk:
         return len(self.sendable) + len(self.inactive) + len(self.opted_out) + len(self.suppressed)
 
 
-def stream_audience(notification: Notification, channel: str, chunk_size: int = 50_000) -> Iterator[AudienceChunk]:
+def stream_audience(notification: Notification, channel: str, page_size: int = 50_000) -> Iterator[AudiencePage]:
     source, params = _source_for(notification.audience)
     default_enabled = notification.category.default_enabled
-    params |= {"limit": chunk_size, "category_id": notification.category_id, "channel": channel,
+    params |= {"limit": page_size, "category_id": notification.category_id, "channel": channel,
                "default_enabled": default_enabled}
     after = 0
     while True:
@@ -68,11 +68,11 @@ def stream_audience(notification: Notification, channel: str, chunk_size: int = 
                 return
             cursor.execute(_EXCEPTIONS, params | {"low": ids[0], "high": ids[-1]})
             exceptions = _decisive(cursor.fetchall())
-        chunk = _split(ids, exceptions, default_enabled)
-        chunk.last = len(ids) < chunk_size
-        yield chunk
+        page = _split(ids, exceptions, default_enabled)
+        page.last = len(ids) < page_size
+        yield page
         after = ids[-1]
-        if chunk.last:
+        if page.last:
             return
 
 
@@ -85,22 +85,22 @@ def _decisive(rows: list[tuple[int, str]]) -> dict[int, str]:
     return exceptions
 
 
-def _split(ids: list[int], exceptions: dict[int, str], default_enabled: bool) -> AudienceChunk:
-    chunk = AudienceChunk([], [], [])
+def _split(ids: list[int], exceptions: dict[int, str], default_enabled: bool) -> AudiencePage:
+    page = AudiencePage([], [], [])
     if not exceptions and default_enabled:
-        chunk.sendable = ids
-        return chunk
+        page.sendable = ids
+        return page
     for recipient_id in ids:
         state = exceptions.get(recipient_id)
         if state == "inactive":
-            chunk.inactive.append(recipient_id)
+            page.inactive.append(recipient_id)
         elif state == "suppressed":
-            chunk.suppressed.append(recipient_id)
+            page.suppressed.append(recipient_id)
         elif state == "opted_out" or (state is None and not default_enabled):
-            chunk.opted_out.append(recipient_id)
+            page.opted_out.append(recipient_id)
         else:
-            chunk.sendable.append(recipient_id)
-    return chunk
+            page.sendable.append(recipient_id)
+    return page
 
 
 # The ids of an audience, unordered and unbounded, for a slice to filter (PostgreSQL pushes the

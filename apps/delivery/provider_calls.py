@@ -1,5 +1,5 @@
 """The provider calls of one batch: its targets grouped by the service of their platform, cut into calls of
-NOTIFY_SEND_CHUNK_SIZE (500) or the transport's max_batch if smaller, several in flight at once from one
+NOTIFY_PROVIDER_CALL_SIZE (500) or the transport's max_batch if smaller, several in flight at once from one
 thread pool per worker process.
 
 At 20 ms of provider latency a 5,000-recipient batch is ten calls: one after another they would hold
@@ -67,7 +67,7 @@ def call(channel: str, targets: list[Target], shared_content: Content | None,
                                   settings.RATE_LIMIT_MAX_WAIT_SECONDS)
         if owed:
             raise RateLimited(owed, transport.name)
-        size = min(transport.max_batch, settings.SEND_CHUNK_SIZE)
+        size = min(transport.max_batch, settings.PROVIDER_CALL_SIZE)
         calls += [(transport, indexes[start:start + size]) for start in range(0, len(indexes), size)]
     def answered(part: list[int], answer: list[Result]) -> None:
         for index, result in zip(part, answer, strict=True):
@@ -93,7 +93,7 @@ def _send(transport: Transport, targets: list[Target], shared_content: Content |
     """One provider call; targets sharing one content go as a batch, personalised ones each with theirs."""
     started = time.perf_counter()
     try:
-        results = transport.send_batch(shared_content or targets[0].content, targets)
+        results = transport.send(shared_content or targets[0].content, targets)
     except TransportError as exc:
         results = exc.as_results(len(targets))
     metrics.PROVIDER_SECONDS.labels(transport.name).observe(time.perf_counter() - started)

@@ -15,12 +15,12 @@ from apps.core.logs import log_context
 from apps.core.outages import is_outage, requeue_on_outage
 from apps.streaming.topics import RETRY, channel_topic, topic_name
 
-from . import epoch, holders, progress, publisher, records
+from . import epoch, holders, progress, publisher, records, sender
 from .audience_stream import stream_audience
 from .batch_message import BatchMessage
 from .dead_letters import dead_letter
 from .models import DeliveryStatus, Notification, NotificationStatus
-from .sender import BatchBusy, RateLimited, notification_info, send_batch
+from .sender import BatchBusy, RateLimited, notification_info
 from .signals import notification_completed
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def dispatch_notification(self, notification_id: int, again: bool = False) -> No
         return
     # One dispatcher at a time: a second event for the same notification (a trigger retried while it
     # was still accepted) must not stream the audience alongside the first, or both would send. The
-    # lease is renewed per chunk; the copy waits and then finds the notification dispatched, or, if
+    # lease is renewed per page; the copy waits and then finds the notification dispatched, or, if
     # the first dispatcher died, takes over once the lease lapses (at once if it died on this host).
     lease = redis_client.key(f"dispatching:{notification_id}")
     holder = holders.acquire(lease, DISPATCH_LEASE_SECONDS)
@@ -86,20 +86,20 @@ def _dispatch(notification: Notification, lease: str, again: bool = False) -> No
     for channel in notification.channels:
         topic = channel_topic(channel, priority)
         sequence = 0
-        for chunk in stream_audience(notification, channel):
+        for page in stream_audience(notification, channel):
             redis_client.client().expire(lease, DISPATCH_LEASE_SECONDS)
-            targeted += chunk.size
-            _record_skipped(notification_id, channel, category, priority, chunk.inactive, "inactive")
-            _record_skipped(notification_id, channel, category, priority, chunk.opted_out, "opted_out")
-            _record_skipped(notification_id, channel, category, priority, chunk.suppressed, "suppressed")
-            if sequence == 0 and chunk.last and 0 < len(chunk.sendable) <= batch_size:
+            targeted += page.size
+            _record_skipped(notification_id, channel, category, priority, page.inactive, "inactive")
+            _record_skipped(notification_id, channel, category, priority, page.opted_out, "opted_out")
+            _record_skipped(notification_id, channel, category, priority, page.suppressed, "suppressed")
+            if sequence == 0 and page.last and 0 < len(page.sendable) <= batch_size:
                 # The whole audience is one send batch (an OTP, a small list): hand it to the sender
                 # directly; the batch topic and its bridge would only add a hop of latency.
                 enqueue_batch(BatchMessage(notification_id, channel, priority, f"{channel}:{generation}:0",
-                                           chunk.sendable, resume=resume), 0, queues.send_queue(priority))
+                                           page.sendable, resume=resume), 0, queues.send_queue(priority))
                 continue
-            for start in range(0, len(chunk.sendable), batch_size):
-                ids = chunk.sendable[start:start + batch_size]
+            for start in range(0, len(page.sendable), batch_size):
+                ids = page.sendable[start:start + batch_size]
                 message = BatchMessage(notification_id, channel, priority, f"{channel}:{generation}:{sequence}", ids,
                                        resume=resume)
                 # Single-recipient messages keep per-user order; batches spread over partitions.
@@ -158,15 +158,14 @@ def _add_progress(notification_id: int, priority: str, **counts: int) -> None:
         finalize_notification.apply_async(args=[notification_id], queue=queues.dispatch_queue(priority))
 
 
-@shared_task(name="delivery.send_chunk", bind=True, acks_late=True, max_retries=None)
-@requeue_on_outage
-def send_chunk(self, notification_id: int, channel: str, batch_id: str, recipient_ids: list[int], attempt: int = 1,
-               resume: bool = False, priority: str = "normal", replay: bool = False, deferred: str = "",
-               device_ids: list[int] | None = None) -> dict:
+def _send_batch(self, notification_id: int, channel: str, batch_id: str, recipient_ids: list[int],  # noqa: ANN001
+                attempt: int = 1, resume: bool = False, priority: str = "normal", replay: bool = False,
+                deferred: str = "", device_ids: list[int] | None = None) -> dict:
+    """One batch (a Kafka message, up to NOTIFY_DISPATCH_BATCH_SIZE recipients), sent by sender.send_batch."""
     try:
         with log_context(notification_id, batch_id):
-            report = send_batch(notification_id, channel, batch_id, recipient_ids, attempt, resume, replay, priority,
-                                deferred, device_ids)
+            report = sender.send_batch(notification_id, channel, batch_id, recipient_ids, attempt, resume, replay,
+                                       priority, deferred, device_ids)
     except BatchBusy:
         raise self.retry(countdown=10) from None
     except RateLimited as exc:
@@ -194,6 +193,11 @@ def send_chunk(self, notification_id: int, channel: str, batch_id: str, recipien
         finalize_notification.apply_async(args=[notification_id], queue=queues.dispatch_queue(priority))
     return report.counts
 
+
+_TASK_OPTIONS = {"bind": True, "acks_late": True, "max_retries": None}
+send_batch = shared_task(name="delivery.send_batch", **_TASK_OPTIONS)(requeue_on_outage(_send_batch))
+# Batches queued under the task's former name ("delivery.send_chunk", before 2026-12) still run after an upgrade.
+shared_task(name="delivery.send_chunk", **_TASK_OPTIONS)(requeue_on_outage(_send_batch))
 
 def _dead_letter_batch(notification_id: int, channel: str, priority: str, recipient_ids: list[int],
                        reason: str) -> dict:
@@ -225,7 +229,7 @@ def schedule_retry(batch: BatchMessage, delay: float) -> None:
 def enqueue_batch(batch: BatchMessage, delay: float, queue: str, producer=None) -> None:  # noqa: ANN001
     """A batch as a send task, due after `delay` seconds."""
     # kwargsrepr: Celery would otherwise build a repr of every id for the message headers.
-    send_chunk.apply_async(kwargs=batch.as_kwargs(), countdown=max(delay, 0.0), queue=queue, producer=producer,
+    send_batch.apply_async(kwargs=batch.as_kwargs(), countdown=max(delay, 0.0), queue=queue, producer=producer,
                            argsrepr="()", kwargsrepr=f"{{batch {batch.batch_id!r} of notification "
                                                   f"{batch.notification_id}: {len(batch.recipient_ids)} recipients}}")
 

@@ -13,7 +13,7 @@ from .store import deliver
 class InAppTransport(Transport):
     name = "in_app"
 
-    def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
+    def send(self, content: Content, targets: list[Target]) -> list[Result]:
         return send_per_content(content, targets, self._store)
 
     def _store(self, content: Content, targets: list[Target]) -> list[Result]:

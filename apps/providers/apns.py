@@ -62,7 +62,7 @@ class ApnsTransport(Transport):
                 self._token = (token, now)
             return token
 
-    def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
+    def send(self, content: Content, targets: list[Target]) -> list[Result]:
         headers = {"authorization": f"bearer {self.provider_token()}", "apns-topic": self.topic,
                    "apns-push-type": "alert", "apns-priority": "10"}
         return log_unexpected(self.name, aio.run(self._send_all(content, targets, headers)))

@@ -138,10 +138,10 @@ class NotConfigured(Exception):
 
 
 class Transport:
-    """One provider. Subclasses implement send_batch; max_batch says how many targets per call.
+    """One provider. Subclasses implement send (one provider call); max_batch says how many targets per call.
 
     `rate_per_s` (0 = none) is the provider's send quota, shared by every worker through Redis.
-    `calls_in_flight`: how many send_batch calls may run at once from threads of one process (1 for
+    `calls_in_flight`: how many send calls may run at once from threads of one process (1 for
     a transport whose client is not thread-safe, or that writes through the thread's database connection).
     """
 
@@ -150,7 +150,7 @@ class Transport:
     rate_per_s = 0.0
     calls_in_flight = 1
 
-    def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
+    def send(self, content: Content, targets: list[Target]) -> list[Result]:
         raise NotImplementedError
 
     def close(self) -> None:

@@ -27,7 +27,7 @@ class EmailTransport(Transport):
         self.backend = backend
         self.rate_per_s = rate_per_s
 
-    def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
+    def send(self, content: Content, targets: list[Target]) -> list[Result]:
         try:  # each file once per call, not once per recipient
             files = email_attachments.fetch({id(c): c for c in (t.content or content for t in targets)}.values())
         except email_attachments.Unavailable as exc:

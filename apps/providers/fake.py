@@ -39,7 +39,7 @@ class FakePushTransport(Transport):
         self.pool = urllib3.PoolManager(maxsize=self.calls_in_flight, retries=False,
                                         timeout=urllib3.Timeout(total=timeout))
 
-    def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
+    def send(self, content: Content, targets: list[Target]) -> list[Result]:
         return send_per_content(content, targets, self._send_group)
 
     def _send_group(self, content: Content, targets: list[Target]) -> list[Result]:

@@ -58,7 +58,7 @@ class FcmTransport(Transport):
                     raise TransportError(f"FCM OAuth token refresh failed: {type(exc).__name__}: {exc}"[:300]) from None
             return self.credentials.token
 
-    def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
+    def send(self, content: Content, targets: list[Target]) -> list[Result]:
         headers = {"Authorization": f"Bearer {self.access_token()}", "Content-Type": "application/json"}
         return log_unexpected(self.name, aio.run(self._send_all(content, targets, headers)))
 

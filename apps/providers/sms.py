@@ -42,7 +42,7 @@ class TwilioSmsTransport(Transport):
         self.rate_per_s = rate_per_s
         self._client: Client | None = None
 
-    def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
+    def send(self, content: Content, targets: list[Target]) -> list[Result]:
         return log_unexpected(self.name, aio.run(aio.map_limited(
             targets, lambda t: self._send_one(t.address, _text(t.content or content)), self.concurrency)))
 

@@ -37,7 +37,7 @@ class WebhookTransport(Transport):
         self.rate_per_s = rate_per_s
         self._session: aiohttp.ClientSession | None = None
 
-    def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
+    def send(self, content: Content, targets: list[Target]) -> list[Result]:
         return aio.run(aio.map_limited(targets, lambda t: self._send_one(t.content or content, t), self.concurrency))
 
     async def _send_one(self, content: Content, target: Target) -> Result:

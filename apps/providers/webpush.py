@@ -33,7 +33,7 @@ class WebPushTransport(Transport):
         self.rate_per_s = rate_per_s
         self._session: aiohttp.ClientSession | None = None
 
-    def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
+    def send(self, content: Content, targets: list[Target]) -> list[Result]:
         return log_unexpected(self.name, aio.run(aio.map_limited(
             targets, lambda t: self._send_one(t.address, _payload(t.content or content)), self.concurrency)))
 

@@ -169,7 +169,7 @@ def test_upload_to_local_s3_then_each_email_carries_it_as_a_mime_part_read_once_
     stored = Attachment.objects.get(pk=made["id"])
     assert s3_objects(s3)[stored.storage_key] == PDF  # in the bucket, through boto3 and the S3 protocol
 
-    settings.SEND_CHUNK_SIZE = 20  # 50 recipients: three provider calls
+    settings.PROVIDER_CALL_SIZE = 20  # 50 recipients: three provider calls
     recipients = fans(50)
     s3["log"].write_bytes(b"")
     send_through_api(client, key, recipients, [made["id"]])

@@ -201,8 +201,8 @@ def test_a_slice_of_every_audience_kind_keeps_only_its_timezones_and_share(fans)
         request = parse_request({"category": "goal-alerts", "channels": ["push"], "body": "x", "audience": {
             "slice": {"of": audience, "timezones": ["Europe/London", ""], "share": [10, 60]}}})
         notification = Notification(category=category, audience=request.audience)
-        streamed = sorted(i for chunk in stream_audience(notification, "push", chunk_size=97)
-                          for i in chunk.sendable + chunk.inactive + chunk.opted_out)
+        streamed = sorted(i for page in stream_audience(notification, "push", page_size=97)
+                          for i in page.sendable + page.inactive + page.opted_out)
         expected = sorted(r for r in rows.filter(pk__in=in_slice.values("pk")).values_list("pk", flat=True)
                           if 10 <= r % 100 < 60)
         assert streamed == expected and expected, kind

@@ -45,6 +45,6 @@ def test_redis_losing_its_data_mid_fan_out_resends_at_most_the_calls_in_flight(s
     assert sum(counts.values()) == done.targeted == 20_000  # every recipient has a final state
     assert counts["sent"] == done.sent > 0
     # In flight at that instant: the send worker's children times their provider calls in flight.
-    bound = 2 * settings.PROVIDER_CALLS_IN_FLIGHT * settings.SEND_CHUNK_SIZE
+    bound = 2 * settings.PROVIDER_CALLS_IN_FLIGHT * settings.PROVIDER_CALL_SIZE
     assert stats["duplicates"] <= bound, (stats, at_loss)
     assert stats["unique"] >= counts["sent"]  # nobody recorded as sent was not reached

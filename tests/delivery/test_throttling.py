@@ -184,14 +184,14 @@ def test_without_the_throttle_store_transactional_goes_on_and_capped_is_deferred
 @pytest.mark.django_db(transaction=True)
 def test_high_priority_is_served_while_the_low_queue_holds_100k(stack, provider, users):
     """100,000 low-priority send tasks wait in send.low; an OTP still goes straight through."""
-    from apps.delivery.tasks import send_chunk
+    from apps.delivery.tasks import send_batch
 
     low = notify(category="promotions", audience={"recipients": users[:1]}, channels=["push"], title="Sale",
                  idempotency_key=f"low-{uuid.uuid4()}")
     completed(low.pk)
     # Copies of that finished batch: each is a real task the low worker must take off the queue.
     sample_queue = f"sample-{uuid.uuid4().hex[:6]}"
-    send_chunk.apply_async(kwargs={"notification_id": low.pk, "channel": "push", "batch_id": "push:1:0.0",
+    send_batch.apply_async(kwargs={"notification_id": low.pk, "channel": "push", "batch_id": "push:1:0.0",
                                    "recipient_ids": users[:1], "priority": "low"}, queue=sample_queue)
     redis = redis_client.client()
     prefix = settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"]

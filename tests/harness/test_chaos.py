@@ -43,7 +43,7 @@ def test_redis_losing_all_its_data_resends_at_most_the_calls_in_flight(report): 
 
     loss = report["scenarios"]["redis_data_loss"]
     print("redis data loss:", loss)
-    bound = 4 * settings.PROVIDER_CALLS_IN_FLIGHT * settings.SEND_CHUNK_SIZE  # 4 children x their calls in flight
+    bound = 4 * settings.PROVIDER_CALLS_IN_FLIGHT * settings.PROVIDER_CALL_SIZE  # 4 children x their calls in flight
     assert loss["duplicates"] <= bound, loss
     assert loss["completed_after_loss_s"] < 60, loss
 

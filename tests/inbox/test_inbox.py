@@ -33,7 +33,7 @@ def fan(transactional_db, client):
 def test_in_app_messages_are_listed_and_marked_read(client, fan):
     recipient, auth = fan
     other = Recipient.objects.create(external_id=f"other-{uuid.uuid4().hex[:8]}")
-    results = InAppTransport().send_batch(Content(title="GOAL!", body="1-0", data={"m": 1}),
+    results = InAppTransport().send(Content(title="GOAL!", body="1-0", data={"m": 1}),
                                           [Target(recipient.pk, str(recipient.pk)), Target(other.pk, str(other.pk))])
     assert [r.outcome for r in results] == [Outcome.SENT, Outcome.SENT]
     inbox = client.get("/api/inbox", **auth).json()
@@ -61,7 +61,7 @@ def test_inbox_refuses_missing_tampered_and_foreign_tokens(client, fan):
 
 def test_live_stream_pushes_new_messages_and_resumes_from_last_event_id(fan):
     recipient, auth = fan
-    send = sync_to_async(lambda title: InAppTransport().send_batch(Content(title=title), [Target(recipient.pk, "")]))
+    send = sync_to_async(lambda title: InAppTransport().send(Content(title=title), [Target(recipient.pk, "")]))
 
     headers = {"Authorization": auth["HTTP_AUTHORIZATION"]}
 

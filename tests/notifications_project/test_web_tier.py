@@ -57,7 +57,7 @@ def recipient_token(recipient: Recipient) -> str:
 
 def deliver(recipient: Recipient, title: str) -> None:
     try:
-        InAppTransport().send_batch(Content(title=title), [Target(recipient.pk, "")])
+        InAppTransport().send(Content(title=title), [Target(recipient.pk, "")])
     finally:
         connection.close()  # this thread's own, or the test database cannot be dropped
 

@@ -56,7 +56,7 @@ def test_a_public_https_url_passes():
 def test_webhooks_to_internal_addresses_are_refused_before_any_request():
     transport = WebhookTransport(timeout=2)
     try:
-        results = transport.send_batch(CONTENT, [Target(i + 1, url, secret=new_secret())
+        results = transport.send(CONTENT, [Target(i + 1, url, secret=new_secret())
                                                   for i, url in enumerate(REFUSED)])
     finally:
         transport.close()
@@ -72,7 +72,7 @@ def test_web_push_endpoints_on_internal_addresses_are_refused(tmp_path):
     transport = WebPushTransport(str(pem), "mailto:ops@example.com", timeout=2)
     subscriptions = [json.dumps({"endpoint": url, "keys": {"p256dh": "x", "auth": "y"}}) for url in REFUSED]
     try:
-        results = transport.send_batch(CONTENT, [Target(i + 1, s, "webpush") for i, s in enumerate(subscriptions)])
+        results = transport.send(CONTENT, [Target(i + 1, s, "webpush") for i, s in enumerate(subscriptions)])
     finally:
         transport.close()
     for url, result in zip(REFUSED, results, strict=True):

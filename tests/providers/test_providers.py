@@ -33,7 +33,7 @@ def fresh_transports():
 def send(channel: str, addresses: list[str], platform: str = "", content: Content = CONTENT) -> dict:
     transport = registry.transport_for(channel, platform)
     targets = [Target(index + 1, address, platform) for index, address in enumerate(addresses)]
-    results = transport.send_batch(content, targets)
+    results = transport.send(content, targets)
     assert len(results) == len(targets)
     return dict(zip(addresses, results, strict=True))
 
@@ -258,7 +258,7 @@ def test_webhooks_are_signed_per_endpoint_and_answers_mapped(webhooks):
                for index, (url, name) in enumerate(zip(urls, ("ok", "gone", "fail", "ok"), strict=True))]
     targets.append(Target(5, f"http://127.0.0.1:{servers.free_port()}/nothing", secret=new_secret()))
     targets.append(Target(6, f"{base}/hook/ok"))  # no secret: never sent unsigned
-    ok, gone, fail, forged, nothing, unsigned = transport.send_batch(CONTENT, targets)
+    ok, gone, fail, forged, nothing, unsigned = transport.send(CONTENT, targets)
     assert ok.outcome is Outcome.SENT and ok.provider_id.startswith("msg_")
     assert gone.outcome is Outcome.PERMANENT and gone.invalid_address
     assert fail.outcome is Outcome.TRANSIENT

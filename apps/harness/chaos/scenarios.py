@@ -34,7 +34,7 @@ from .services import terminate_database_connections
 
 # What a killed send child may resend at most: its provider calls in flight (each call's answers are
 # journaled as they come, so only the calls nobody knows the outcome of are sent again).
-SEND_BATCH = settings.PROVIDER_CALLS_IN_FLIGHT * settings.SEND_CHUNK_SIZE
+SEND_BATCH = settings.PROVIDER_CALLS_IN_FLIGHT * settings.PROVIDER_CALL_SIZE
 
 
 def crash(run: Run) -> dict:

@@ -17,7 +17,7 @@ class WhatsAppTransport(Transport):
     def __init__(self, api_base: str, token: str) -> None:
         self.client = httpx.Client(base_url=api_base, headers={"Authorization": f"Bearer {token}"}, timeout=5.0)
 
-    def send_batch(self, content: Content, targets: list[Target]) -> list[Result]:
+    def send(self, content: Content, targets: list[Target]) -> list[Result]:
         return [self._send(target.content or content, target) for target in targets]
 
     def _send(self, content: Content, target: Target) -> Result:
