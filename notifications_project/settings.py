@@ -207,6 +207,8 @@ RATE_LIMIT_MAX_WAIT_SECONDS = env_int("NOTIFY_RATE_LIMIT_MAX_WAIT_SECONDS", 2, 0
 # samples to files in this directory, and /metrics adds them up. It must be set before
 # prometheus_client is imported, hence here; empty it when a deployment starts.
 PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus" / (RUN_ID or "main")))
+if running_under_pytest():  # each test process its own (pytest-xdist workers inherit the controller's environment)
+    PROMETHEUS_MULTIPROC_DIR = str(VAR_DIR / "prometheus" / RUN_ID)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
 Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 2, 1)

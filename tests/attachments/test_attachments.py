@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 import boto3
 import pytest
 from botocore.config import Config
+from django.conf import settings
 from django.test import override_settings
 from hypothesis import given
 from hypothesis import strategies as st
@@ -232,23 +233,31 @@ def test_through_the_real_pipeline_a_file_on_s3_reaches_the_mailbox(client, key,
     """The HTTP API, Kafka, the bridges and a Celery send worker (child processes, reading the file from the S3
     server with boto3 themselves), the SMTP transport, the local mail server."""
     from apps.harness.processes import Stack
+    from apps.streaming.client import ensure_topics
     from tests.delivery.test_pipeline import completed
 
     made = upload(client, key, PDF, "ticket.pdf").json()
+    # its own Redis prefix (so Celery queues) and topics: the session's stack, if this worker started it, must not
+    # take these batches (it has no mail server or S3 settings)
+    prefixes = {"REDIS_KEY_PREFIX": f"{settings.REDIS_KEY_PREFIX}s3:",
+                "KAFKA_TOPIC_PREFIX": f"{settings.KAFKA_TOPIC_PREFIX}s3."}
     stack = Stack()
-    stack.env.update({"EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend", "EMAIL_HOST": "127.0.0.1",
+    stack.env.update({**prefixes, "KAFKA_BOOTSTRAP_SERVERS": broker,
+                      "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend", "EMAIL_HOST": "127.0.0.1",
                       "EMAIL_PORT": str(smtp.port), "DEFAULT_FROM_EMAIL": "club@club.example",
                       "NOTIFY_ATTACHMENT_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": BUCKET,
                       "AWS_S3_ENDPOINT_URL": s3["endpoint"], "AWS_S3_REGION_NAME": "us-east-1",
                       "AWS_S3_ADDRESSING_STYLE": "path", "AWS_ACCESS_KEY_ID": "test-key",
                       "AWS_SECRET_ACCESS_KEY": "test-secret"})
     try:
-        stack.start_pipeline(send_workers=1, send_concurrency=1, priorities=("high",), high_concurrency=2)
-        recipients = fans(3)
-        body = {"category": "security", "channels": ["email"], "audience": {"recipients": [r.pk for r in recipients]},
-                "title": "Your ticket", "body": "Attached.", "attachments": [made["id"]]}
-        answer = client.post("/api/notifications", data=json.dumps(body), content_type="application/json",
-                             **auth(key))
+        with override_settings(KAFKA_TOPIC_PREFIX=prefixes["KAFKA_TOPIC_PREFIX"]):
+            ensure_topics()
+            stack.start_pipeline(send_workers=1, send_concurrency=1, priorities=("high",), high_concurrency=2)
+            recipients = fans(3)
+            body = {"category": "security", "channels": ["email"], "title": "Your ticket", "body": "Attached.",
+                    "audience": {"recipients": [r.pk for r in recipients]}, "attachments": [made["id"]]}
+            answer = client.post("/api/notifications", data=json.dumps(body), content_type="application/json",
+                                 **auth(key))
         assert answer.status_code == 202, answer.content
         notification = completed(answer.json()["id"], timeout=240)
         assert notification.sent == 3
