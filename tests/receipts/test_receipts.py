@@ -59,9 +59,11 @@ def smtp():
 
 
 @pytest.fixture
-def send_worker(broker):
-    """A real Celery worker (in a thread of this process, so it sends with this test's settings) on the
-    low-priority send queue (promotions): the dispatcher hands it the batches it did not skip."""
+def send_worker(broker, monkeypatch):
+    """A real Celery worker (in a thread of this process, so it sends with this test's settings) on a
+    low-priority send queue of its own (promotions): the dispatcher hands it the batches it did not skip. Its
+    own, because the session stack's send workers (no mail server), when this test process has started them,
+    serve the shared one."""
     from celery.contrib.testing.worker import start_worker
     from celery.signals import task_postrun
     from django.db import connections
@@ -72,10 +74,14 @@ def send_worker(broker):
     def close_connections(**kwargs: object) -> None:  # the worker thread's own, or the test database stays busy
         connections.close_all()
 
+    private = f"send.low.{uuid.uuid4().hex[:8]}"
+    shared_send_queue = queues.send_queue
+    monkeypatch.setattr(queues, "send_queue", lambda priority: private if priority == "low" else
+                        shared_send_queue(priority))
     task_postrun.connect(close_connections, weak=False)
     try:
         with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False, shutdown_timeout=30,
-                          queues=[queues.send_queue("low")]):
+                          queues=[private]):
             yield
     finally:
         task_postrun.disconnect(close_connections)
