@@ -138,3 +138,24 @@ def event_source(transactional_db):
     from apps.delivery.models import EventSource
 
     return EventSource.objects.get_or_create(name=TEST_SOURCE, defaults={"owner": "tests"})[0]
+
+
+@pytest.fixture
+def smtp():
+    """A local SMTP server (aiosmtpd) that this process's email transport sends to; the handler keeps what
+    arrived. The transports are rebuilt around it."""
+    from aiosmtpd.controller import Controller
+    from django.test import override_settings
+
+    from apps.harness import protocol_servers as servers
+    from apps.providers import registry
+
+    handler = servers.SmtpHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=servers.free_port())
+    controller.start()
+    registry.reset()
+    with override_settings(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend", EMAIL_HOST="127.0.0.1",
+                           EMAIL_PORT=controller.port):
+        yield handler
+    registry.reset()
+    controller.stop()

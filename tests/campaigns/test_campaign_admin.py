@@ -17,7 +17,6 @@ from apps.audience.models import Recipient, Topic
 from apps.campaigns import service
 from apps.campaigns.models import Campaign, CampaignEvent, CampaignRun
 from apps.content.models import Template
-from apps.harness import protocol_servers as servers
 from apps.preferences.models import Category, Preference
 from tests.campaigns.test_campaigns import campaign_form, make_template
 
@@ -184,23 +183,6 @@ def test_a_deleted_campaigns_beat_entry_is_disabled_not_fired(broker, fans):
     assert launch_campaign(pk) is None
     assert not PeriodicTask.objects.get(pk=task.pk).enabled
 
-
-@pytest.fixture
-def smtp():
-    from aiosmtpd.controller import Controller
-    from django.test import override_settings
-
-    from apps.providers import registry
-
-    handler = servers.SmtpHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=servers.free_port())
-    controller.start()
-    registry.reset()
-    with override_settings(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend", EMAIL_HOST="127.0.0.1",
-                           EMAIL_PORT=controller.port):
-        yield handler
-    registry.reset()
-    controller.stop()
 
 
 def test_promotional_email_has_a_visible_unsubscribe_link(smtp, broker, fans):

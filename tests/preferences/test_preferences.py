@@ -9,12 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import signing
-from django.test import override_settings
 
 from apps.audience.models import Recipient
 from apps.delivery.models import ApiKey, ApiScope, DeliveryStatus
 from apps.delivery.service import notify
-from apps.harness import protocol_servers as servers
 from apps.preferences import links
 from apps.preferences.models import Preference, QuietHours
 from apps.preferences.quiet_hours import quiet_until
@@ -113,22 +111,6 @@ def test_admin_rejects_an_unknown_timezone(admin_client, user):
 
 
 # --- RFC 8058 one-click unsubscribe ---
-
-@pytest.fixture
-def smtp():
-    from aiosmtpd.controller import Controller
-
-    from apps.providers import registry
-
-    handler = servers.SmtpHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=servers.free_port())
-    controller.start()
-    registry.reset()
-    with override_settings(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend", EMAIL_HOST="127.0.0.1",
-                           EMAIL_PORT=controller.port):
-        yield handler
-    registry.reset()
-    controller.stop()
 
 
 def record_only(category: str, recipient: Recipient, channel: str):  # noqa: ANN201

@@ -43,20 +43,6 @@ def anymail_secrets():
         yield
 
 
-@pytest.fixture
-def smtp():
-    from aiosmtpd.controller import Controller
-
-    handler = servers.SmtpHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=servers.free_port())
-    controller.start()
-    registry.reset()
-    with override_settings(EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend", EMAIL_HOST="127.0.0.1",
-                           EMAIL_PORT=controller.port):
-        yield handler
-    registry.reset()
-    controller.stop()
-
 
 @pytest.fixture
 def send_worker(broker, monkeypatch):
