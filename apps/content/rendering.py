@@ -57,9 +57,7 @@ def _first(template, names: tuple[str, ...]) -> str:  # noqa: ANN001
 
 def render(texts: ChannelTexts, context: dict, recipient: dict | None = None) -> Content:
     """Raises RenderError naming what failed (a missing variable, a syntax error, a failing tag)."""
-    values = {"unsubscribe_url": UNSUBSCRIBE_MARK, **context}
-    if recipient is not None:
-        values["recipient"] = {k: v for k, v in recipient.items() if v not in ("", None)}
+    values = _values(context, recipient)
     only = texts.variables_only
     return Content(title=_render(texts.title, values, variables_only=only),
                    body=_render(texts.body, values, variables_only=only),
@@ -68,10 +66,15 @@ def render(texts: ChannelTexts, context: dict, recipient: dict | None = None) ->
 
 def render_text(text: str, context: dict, recipient: dict | None = None, html: bool = False) -> str:
     """One text with the context and, if given, the recipient (raises RenderError)."""
+    return _render(text, _values(context, recipient), html)
+
+
+def _values(context: dict, recipient: dict | None) -> dict:
+    """What a text may use: the context, the unsubscribe mark, and the recipient's filled-in fields."""
     values = {"unsubscribe_url": UNSUBSCRIBE_MARK, **context}
     if recipient is not None:
         values["recipient"] = {k: v for k, v in recipient.items() if v not in ("", None)}
-    return _render(text, values, html)
+    return values
 
 
 def _render(text: str, values: dict, html: bool = False, variables_only: bool = False) -> str:
