@@ -87,28 +87,14 @@ def test_the_docs_page_and_its_assets_load_with_debug_off(served):
     assert document["openapi"].startswith("3.1") and "/api/notifications" in document["paths"]
 
 
-def test_the_docs_page_renders_every_operation_in_headless_chromium(served):
+def test_the_docs_page_renders_every_operation_in_headless_chromium(served, browser):
     """Swagger UI's JavaScript runs with DEBUG off: it fetches the document and lists each operation."""
-    import shutil
-
-    from selenium import webdriver
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
-        pytest.fail("Debian's chromium and chromium-driver are needed: bin/test installs them")
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")),
-                              options=options)
-    try:
-        driver.get(f"{served['url']}/api/docs")
-        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
-        shown = {element.get_attribute("data-path") or element.text
-                 for element in driver.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
-        assert {"/api/notifications", "/api/recipients/{external_id}/devices"} <= shown, shown
-        assert "Notification platform API" in driver.find_element(By.CSS_SELECTOR, ".info .title").text
-    finally:
-        driver.quit()
+    browser.get(f"{served['url']}/api/docs")
+    WebDriverWait(browser, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+    shown = {element.get_attribute("data-path") or element.text
+             for element in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    assert {"/api/notifications", "/api/recipients/{external_id}/devices"} <= shown, shown
+    assert "Notification platform API" in browser.find_element(By.CSS_SELECTOR, ".info .title").text

@@ -15,7 +15,7 @@ from apps.audience.models import Topic
 from apps.campaigns.models import Campaign, CampaignStatus
 from apps.content.models import Template
 from apps.preferences.models import Category
-from tests.campaigns.test_campaign_page_browser import OUTPUT, browser  # noqa: F401  (the headless Chromium fixture)
+from tests.campaigns.test_campaign_page_browser import OUTPUT
 from tests.web_server import web_server
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -29,7 +29,6 @@ from tests.campaigns.test_campaign_journeys_browser import (  # noqa: F401
     type_into,
     wait,
 )
-from tests.campaigns.test_campaign_page_browser import browser  # noqa: F401  (the headless Chromium fixture)
 from tests.conftest import wait_until
 from tests.delivery.test_pipeline import completed, expected_counts
 

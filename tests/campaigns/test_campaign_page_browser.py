@@ -1,6 +1,5 @@
 """A real headless Chromium opens a campaign's admin page during a send and sees the progress bar move."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,22 +14,6 @@ from tests.conftest import CROWD_TOPIC, wait_until
 from tests.delivery.test_pipeline import completed
 
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
-
-
-@pytest.fixture
-def browser():
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
-        pytest.fail("Debian's chromium and chromium-driver are needed: bin/test installs them")
-    from selenium import webdriver
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")),
-                              options=options)
-    yield driver
-    driver.quit()
 
 
 @pytest.mark.django_db(transaction=True)
