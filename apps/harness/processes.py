@@ -104,6 +104,14 @@ class Stack:
         settings.KAFKA_BOOTSTRAP_SERVERS = servers
         return servers
 
+    def isolate(self, name: str) -> dict[str, str]:
+        """Give this stack a Redis key prefix (so its own Celery queues) and Kafka topics of its own, beside
+        another stack of the same run; returns them (a caller publishing to it uses the topic prefix)."""
+        prefixes = {"REDIS_KEY_PREFIX": f"{settings.REDIS_KEY_PREFIX}{name}:",
+                    "KAFKA_TOPIC_PREFIX": f"{settings.KAFKA_TOPIC_PREFIX}{name}."}
+        self.env.update(prefixes)
+        return prefixes
+
     def start_fake_provider(self, latency_ms: float = 0.0) -> str:
         port = free_port()
         self.spawn("fake-provider", [sys.executable, "manage.py", "fake_provider", "--port", str(port),

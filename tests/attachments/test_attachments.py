@@ -20,7 +20,6 @@ from urllib.parse import urlparse
 import boto3
 import pytest
 from botocore.config import Config
-from django.conf import settings
 from django.test import override_settings
 from hypothesis import given
 from hypothesis import strategies as st
@@ -239,10 +238,9 @@ def test_through_the_real_pipeline_a_file_on_s3_reaches_the_mailbox(client, key,
     made = upload(client, key, PDF, "ticket.pdf").json()
     # its own Redis prefix (so Celery queues) and topics: the session's stack, if this worker started it, must not
     # take these batches (it has no mail server or S3 settings)
-    prefixes = {"REDIS_KEY_PREFIX": f"{settings.REDIS_KEY_PREFIX}s3:",
-                "KAFKA_TOPIC_PREFIX": f"{settings.KAFKA_TOPIC_PREFIX}s3."}
     stack = Stack()
-    stack.env.update({**prefixes, "KAFKA_BOOTSTRAP_SERVERS": broker,
+    prefixes = stack.isolate("s3")
+    stack.env.update({"KAFKA_BOOTSTRAP_SERVERS": broker,
                       "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend", "EMAIL_HOST": "127.0.0.1",
                       "EMAIL_PORT": str(smtp.port), "DEFAULT_FROM_EMAIL": "club@club.example",
                       "NOTIFY_ATTACHMENT_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": BUCKET,

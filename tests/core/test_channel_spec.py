@@ -11,7 +11,6 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.conf import settings
 
 from apps.audience.models import Recipient
 from apps.delivery.models import Delivery, DeliveryStatus
@@ -75,9 +74,8 @@ def whatsapp_stack(broker, whatsapp_server, tmp_path_factory):
     """A pipeline of its own under the WhatsApp settings: its own Redis prefix (so its own Celery queues) and
     topics, beside the session's stack."""
     stack = Stack(log_dir=tmp_path_factory.mktemp("whatsapp-stack"))
+    stack.isolate("wa")
     stack.env.update({"DJANGO_SETTINGS_MODULE": SETTINGS, "KAFKA_BOOTSTRAP_SERVERS": broker,
-                      "REDIS_KEY_PREFIX": f"{settings.REDIS_KEY_PREFIX}wa:",
-                      "KAFKA_TOPIC_PREFIX": f"{settings.KAFKA_TOPIC_PREFIX}wa.",
                       "WHATSAPP_API_BASE": whatsapp_server.url, "WHATSAPP_TOKEN": "test-token"})
     manage(stack, "ensure_topics")
     stack.start_pipeline(send_workers=1, send_concurrency=2)
