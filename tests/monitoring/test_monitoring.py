@@ -132,6 +132,18 @@ def throwaway_redis():
     process.wait()
 
 
+def first_line(process: subprocess.Popen, timeout: float) -> str:
+    """The process's first line of output, or what it wrote to stderr if none came in time (it is then killed)."""
+    import selectors
+
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if selector.select(timeout):
+            return process.stdout.readline()
+    process.kill()
+    return f"no line in {timeout}s; stderr: {process.communicate()[1][-2000:]}"
+
+
 @pytest.mark.django_db
 def test_readiness_names_redis_when_it_stops(client, broker, throwaway_redis):
     process, url = throwaway_redis
@@ -156,18 +168,20 @@ def test_no_kafka_configured_is_a_dependency_down_not_an_error(client, monkeypat
     assert ready.status_code == 503 and ready.json()["checks"]["kafka"] == "not configured"
 
 
-def test_bridge_exits_non_zero_when_the_broker_stays_gone():
+def test_bridge_exits_non_zero_when_the_broker_stays_gone(django_db_setup):  # noqa: ANN001
     from apps.core.redis_client import client
+    from apps.harness.processes import database_url
     from apps.streaming.local_broker import start_tansu
 
     tansu, servers = start_tansu()
     run_id = f"g{uuid.uuid4().hex[:6]}"
+    # The test database: the development one need not exist (a fresh machine), and the bridge would wait for it.
     bridge = subprocess.Popen([sys.executable, "manage.py", "run_bridge", "--role", "events", "--grace-seconds", "3"],
                               env={**__import__("os").environ, "KAFKA_BOOTSTRAP_SERVERS": servers,
-                                   "NOTIFY_RUN_ID": run_id, "PYTHONUNBUFFERED": "1"},
+                                   "DATABASE_URL": database_url(), "NOTIFY_RUN_ID": run_id, "PYTHONUNBUFFERED": "1"},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # Gone once the bridge consumes: a broker down when it starts is waited for instead (test_start_up_waiting).
-    consuming = bridge.stdout.readline()
+    consuming = first_line(bridge, timeout=60)
     assert "consuming" in consuming, consuming
     time.sleep(1)
     tansu.kill()

@@ -172,8 +172,11 @@ def test_secret_files_and_the_dependency_health_check(tmp_path):
                            capture_output=True, text=True, env={**env, "DJANGO_SECRET_KEY_FILE": str(tmp_path / "key")},
                            timeout=60)
     assert shown.stdout.strip().splitlines()[-1] == "from-a-file-" + "x" * 50, shown.stderr
+    # The server's own database: the development one need not exist (a fresh machine).
     down = subprocess.run([sys.executable, "manage.py", "check_dependencies", "postgres", "redis"], cwd=compose.ROOT,
-                          capture_output=True, text=True, env={**env, "REDIS_URL": "redis://127.0.0.1:1/0"}, timeout=60)
+                          capture_output=True, text=True, timeout=60,
+                          env={**env, "REDIS_URL": "redis://127.0.0.1:1/0",
+                               "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres"})
     assert down.returncode == 1 and "down: redis" in down.stderr and "postgres" not in down.stderr
 
 
