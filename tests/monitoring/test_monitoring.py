@@ -3,6 +3,7 @@
 import json
 import logging
 import re
+import selectors
 import subprocess
 import sys
 import time
@@ -134,8 +135,6 @@ def throwaway_redis():
 
 def first_line(process: subprocess.Popen, timeout: float) -> str:
     """The process's first line of output, or what it wrote to stderr if none came in time (it is then killed)."""
-    import selectors
-
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
         if selector.select(timeout):
@@ -168,7 +167,7 @@ def test_no_kafka_configured_is_a_dependency_down_not_an_error(client, monkeypat
     assert ready.status_code == 503 and ready.json()["checks"]["kafka"] == "not configured"
 
 
-def test_bridge_exits_non_zero_when_the_broker_stays_gone(django_db_setup):  # noqa: ANN001
+def test_bridge_exits_non_zero_when_the_broker_stays_gone(django_db_setup):
     from apps.core.redis_client import client
     from apps.harness.processes import database_url
     from apps.streaming.local_broker import start_tansu
