@@ -4,7 +4,9 @@ fake provider as child processes. Everything is removed at the end of the run.""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -84,7 +86,8 @@ def stack(django_db_setup, django_db_blocker, broker):
     """The real pipeline: dispatch and send workers, the events bridge and two send bridges."""
     from apps.harness.processes import Stack
 
-    stack = Stack()
+    # Each xdist worker's stack logs to a directory of its own: the same process names would share files.
+    stack = Stack(log_dir=Path(settings.BASE_DIR) / "var" / "log" / os.environ.get("PYTEST_XDIST_WORKER", "main"))
     stack.env["KAFKA_BOOTSTRAP_SERVERS"] = broker
     stack.env["FAKE_PROVIDER_ROUTE_ALL_PUSH"] = "1"  # seeded FCM, APNs and Web Push devices too
     stack.start_fake_provider()

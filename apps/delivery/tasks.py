@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.core import metrics, queues, redis_client
 from apps.core.logs import log_context
 from apps.core.outages import is_outage, requeue_on_outage
-from apps.streaming.topics import RETRY, channel_topic, topic_name
+from apps.streaming.topics import RETRY, channel_topic, retry_partition, topic_name
 
 from . import epoch, holders, progress, publisher, records, sender
 from .audience_stream import stream_audience
@@ -222,7 +222,8 @@ def schedule_retry(batch: BatchMessage, delay: float) -> None:
     if delay <= settings.RETRY_HOLD_SECONDS:
         enqueue_batch(batch, delay, queues.retry_queue(batch.priority))
         return
-    publisher.publish_due(topic_name(RETRY), batch, time.time() + delay)
+    publisher.publish_due(topic_name(RETRY), batch, time.time() + delay,
+                          partition=retry_partition(delay, batch.recipient_ids[0]))
     publisher.producer().flush(10)
 
 

@@ -43,6 +43,27 @@ def deferred_partition(due: float) -> int:
     return int(due // (DEFERRAL_PERIOD_SECONDS / partitions)) % partitions
 
 
+RETRY_TIER_FLOOR_SECONDS = 5.0  # shorter retries are held by Celery (RETRY_HOLD_SECONDS) and never come here
+RETRY_TIERS = 10  # delays doubling from 5 s: the last tier takes 2,560 s and over (Retry-After is capped at 1 h)
+
+
+def retry_partition(delay: float, key: int) -> int:
+    """The notify.retry partition for a batch retried after `delay` seconds.
+
+    A paused partition holds every message behind its head, so a partition takes only delays of one
+    tier (each tier twice the one before): a retry waits at most its own delay again behind the
+    messages before it, never a 10 s retry behind an hour's Retry-After. Within a tier, `key` spreads
+    batches over the tier's partitions. With fewer partitions than tiers, neighbouring tiers share.
+    """
+    partitions = settings.KAFKA_PARTITIONS
+    tier = 0
+    while tier < RETRY_TIERS - 1 and delay > RETRY_TIER_FLOOR_SECONDS * 2 ** (tier + 1):
+        tier += 1
+    first = tier * partitions // RETRY_TIERS
+    width = max((tier + 1) * partitions // RETRY_TIERS - first, 1)
+    return first + key % width
+
+
 def all_topics() -> list[TopicSpec]:
     partitions = settings.KAFKA_PARTITIONS
     specs = [

@@ -48,7 +48,10 @@ def test_a_completed_notification_reports_once_with_its_counts(fast_callbacks, r
     assert answer.status_code in (200, 201, 202), answer.content
     notification_id = answer.json()["id"]
     names = {e.pk: e.url.rsplit("/", 1)[1] for e in (plain, detailed, stranger)}
-    wait_until(lambda: receiver.of(names[plain.pk]), timeout=120, message="notification.completed")
+    try:
+        wait_until(lambda: receiver.of(names[plain.pk]), timeout=120, message="notification.completed")
+    except AssertionError as timed_out:
+        raise AssertionError(f"{timed_out}; {state_of(notification_id, stack)}") from None
     done = Notification.objects.get(pk=notification_id)
     assert done.status == "completed" and done.failed > 0
 
@@ -127,3 +130,14 @@ def test_the_delivery_log_is_read_only_in_the_admin_and_never_shows_the_secret(a
     assert admin_client.get("/admin/callbacks/callbackendpoint/add/").status_code == 403
     edit = admin_client.post(f"/admin/callbacks/callbackmessage/{sent.pk}/change/", {"status": "delivered"})
     assert edit.status_code == 403 and CallbackMessage.objects.get(pk=sent.pk).status == MessageStatus.PENDING
+
+
+def state_of(notification_id: int, stack) -> str:  # noqa: ANN001
+    """What a timed-out wait saw: the notification, its callback messages, the callbacks worker's last lines."""
+    notification = Notification.objects.filter(pk=notification_id).values(
+        "status", "targeted", "sent", "failed", "skipped").first()
+    messages = list(CallbackMessage.objects.filter(notification_id=notification_id).values_list(
+        "event_type", "status", "attempts"))
+    log = stack.log_dir / "worker-callbacks.log"
+    tail = log.read_text(errors="replace")[-1500:] if log.exists() else "(no log)"
+    return f"notification {notification}; callback messages {messages}; worker-callbacks log:\n{tail}"

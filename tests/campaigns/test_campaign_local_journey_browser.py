@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -65,6 +66,18 @@ def recipients_outside_their_variant(part: CampaignPart) -> tuple[int, int]:
                        " FROM delivery_delivery WHERE id BETWEEN %s AND %s",
                        [low, high, *Delivery.key_range(part.notification_id)])
         return cursor.fetchone()
+
+
+def outcomes_of(parts: list[CampaignPart]) -> dict:
+    """Per wave and variant: its notification's counts and its deliveries by status and reason."""
+    found = {}
+    for part in parts:
+        notification = part.notification
+        rows = Delivery.of_notification(part.notification_id).values_list("status", "reason")
+        found[(part.timezone, str(part.variant))] = {
+            "targeted": notification.targeted, "sent": notification.sent, "skipped": notification.skipped,
+            "outcomes": dict(Counter(f"{status}:{reason}" for status, reason in rows))}
+    return found
 
 
 def test_local_time_ab_campaign_from_compose_to_compared_variants(browser, site, stack, provider, fans,  # noqa: F811
@@ -148,7 +161,7 @@ def test_local_time_ab_campaign_from_compose_to_compared_variants(browser, site,
     # each recipient exactly one message, of their variant
     reachable, _ = expected_counts("test-fans")
     stats = provider.stats()
-    assert stats["unique"] == reachable == sum(expected.values()) and stats["duplicates"] == 0
+    assert stats["unique"] == reachable == sum(expected.values()) and stats["duplicates"] == 0, outcomes_of(parts)
     assert sum(recipients_outside_their_variant(p)[0] for p in parts) == 3000
     assert all(recipients_outside_their_variant(p)[1] == 0 for p in parts)
     assert all(p.notification.template_id == p.variant.template_id for p in parts)
