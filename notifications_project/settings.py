@@ -20,6 +20,7 @@ from .env import (
     load_secret_files,
     running_under_pytest,
 )
+from .logging_settings import logging_config
 
 load_secret_files()
 
@@ -267,22 +268,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOG_FORMAT = env_str("LOG_FORMAT", "text")  # "json": one JSON object per line (production)
-if LOG_FORMAT not in ("text", "json"):
-    raise ConfigError("LOG_FORMAT", "text or json", LOG_FORMAT)
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"context": {"()": "apps.core.logs.ContextFilter"}},
-    "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(context)s%(message)s"},
-        "json": {"()": "apps.core.logs.JsonFormatter"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    # httpx logs every request's URL at INFO: for APNs that is the device token (a contact point), once a push.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "httpx": {"level": "WARNING"},
-                "httpcore": {"level": "WARNING"}},
-}
+LOGGING = logging_config(LOG_LEVEL, LOG_FORMAT)
 
 # Behind a TLS-terminating proxy (README "Production configuration"). Cookies are secure and HSTS is a year
 # unless this is a local run; the redirect to https is the proxy's job unless DJANGO_SECURE_SSL_REDIRECT is on.

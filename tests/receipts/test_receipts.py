@@ -1,5 +1,5 @@
 """Provider receipts over real HTTP into the live server: anymail's tracking webhooks (Postmark, SendGrid,
-Mailgun, Amazon SES formats) and Twilio's signed status callbacks and STOP replies. A bounce after a real
+Mailgun, Amazon SES formats; Twilio's: test_receipts_twilio.py). A bounce after a real
 SMTP send suppresses the address, and the next notification's dispatcher skips it (the SMTP server, in
 this process, counts what it was sent). Refused or unknown receipts change nothing."""
 
@@ -14,27 +14,16 @@ import uuid
 import pytest
 import requests
 from django.test import override_settings
-from twilio.request_validator import RequestValidator
 
-from apps.audience.models import Recipient
 from apps.delivery.models import Delivery, DeliveryStatus
-from apps.harness import protocol_servers as servers
-from apps.providers import registry
 from apps.receipts import metrics
 from apps.receipts.models import DeliveryEvent, Suppression
 from tests.preferences.test_preferences import record_only
+from tests.receipts.support import categories, events_of, fan, send_now  # noqa: F401 (categories: a fixture)
 
 WEBHOOK_SECRET = "anymail-user:anymail-password"
 MAILGUN_KEY = "mailgun-signing-key"
-TWILIO_SID, TWILIO_TOKEN = "AC" + "1" * 32, "twilio-auth-token"
 pytestmark = pytest.mark.usefixtures("transactional_db")
-
-
-@pytest.fixture(autouse=True)
-def categories(transactional_db):
-    from apps.preferences.defaults import ensure_default_categories
-
-    ensure_default_categories()
 
 
 @pytest.fixture
@@ -73,21 +62,6 @@ def send_worker(broker, monkeypatch):
         task_postrun.disconnect(close_connections)
 
 
-def fan(email: str = "", phone: str = "") -> Recipient:
-    return Recipient.objects.create(external_id=f"r-{uuid.uuid4().hex[:10]}", email=email, phone=phone)
-
-
-def send_now(recipient: Recipient, channel: str, category: str = "promotions") -> Delivery:
-    """One message through the real sender and adapter (in this process); its delivery row."""
-    from apps.delivery.sender import send_batch
-
-    notification = record_only(category, recipient, channel)
-    report = send_batch(notification.pk, channel, f"{channel}:test:{uuid.uuid4().hex}", [recipient.pk],
-                        priority=notification.category.priority)
-    assert report.counts == {"sent": 1}, report
-    return Delivery.objects.get(id=Delivery.key(notification.pk, channel, recipient.pk))
-
-
 def post_json(url: str, body: object, auth: tuple[str, str] | None = tuple(WEBHOOK_SECRET.split(":")),
               headers: dict | None = None) -> requests.Response:
     return requests.post(url, data=json.dumps(body), auth=auth, timeout=30,
@@ -99,10 +73,6 @@ def postmark(record_type: str, message_id: str, address: str, **extra: object) -
     return {"RecordType": record_type, "MessageID": message_id, "Recipient": address, "Email": address,
             "ServerID": 1, "MessageStream": "outbound", "Tag": "", "Metadata": {}, "DeliveredAt": at,
             "BouncedAt": at, "ReceivedAt": at, "ID": 42, "Details": "smtp;550 5.1.1 user unknown", **extra}
-
-
-def events_of(delivery: Delivery) -> dict[str, DeliveryEvent]:
-    return {event.state: event for event in DeliveryEvent.objects.filter(delivery_id=delivery.pk)}
 
 
 def test_a_bounce_after_a_real_smtp_send_suppresses_the_address_and_the_next_send_skips_it(
@@ -237,77 +207,6 @@ def test_a_receipt_for_an_unknown_message_is_counted_and_ignored(anymail_secrets
     assert answer.status_code == 200
     assert unknown._value.get() == before + 1
     assert not DeliveryEvent.objects.exists() and not Suppression.objects.exists()
-
-
-# --- Twilio ---
-
-@pytest.fixture
-def twilio(live_server):
-    received = servers.Received()
-    thread, base = servers.serve_aiohttp(servers.twilio_app(TWILIO_SID, TWILIO_TOKEN, received))
-    registry.reset()
-    # Twilio signs the public URL it called: here, the live server's.
-    with override_settings(TWILIO_ACCOUNT_SID=TWILIO_SID, TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
-                           TWILIO_FROM_NUMBER="+15005550006", TWILIO_API_BASE=base, PUBLIC_BASE_URL=live_server.url):
-        yield received
-    registry.reset()
-    thread.stop()
-
-
-def post_signed(url: str, form: dict, signature: str | None = None) -> requests.Response:
-    if signature is None:
-        signature = RequestValidator(TWILIO_TOKEN).compute_signature(url, form)
-    headers = {"X-Twilio-Signature": signature} if signature else {}
-    return requests.post(url, data=form, headers=headers, timeout=30)
-
-
-def test_a_signed_twilio_callback_marks_the_delivery_and_a_tampered_one_is_refused(twilio, live_server):
-    reached, gone = fan(phone="+447700900101"), fan(phone="+447700900102")
-    first, second = send_now(reached, "sms"), send_now(gone, "sms")
-    url = f"{live_server.url}/receipts/twilio/status"
-    sent = next(r for r in twilio.requests if r["To"] == "+447700900101")
-    assert sent["StatusCallback"] == url  # the send asked Twilio for these callbacks
-    delivered = {"MessageSid": first.provider_message_id, "MessageStatus": "delivered", "To": reached.phone,
-                 "AccountSid": TWILIO_SID, "From": "+15005550006"}
-    signature = RequestValidator(TWILIO_TOKEN).compute_signature(url, delivered)
-    # Tampered (a field changed after signing), unsigned, or signed with another token: nothing changes.
-    assert post_signed(url, {**delivered, "MessageStatus": "failed"}, signature).status_code == 403
-    assert post_signed(url, {**delivered, "MessageSid": second.provider_message_id}, signature).status_code == 403
-    assert post_signed(url, delivered, "").status_code == 400
-    forged = RequestValidator("not-the-token").compute_signature(url, delivered)
-    assert post_signed(url, delivered, forged).status_code == 403
-    assert not DeliveryEvent.objects.exists()
-    assert post_signed(url, delivered, signature).status_code == 204
-    assert set(events_of(first)) == {"delivered"}
-    unknown_handset = {"MessageSid": second.provider_message_id, "MessageStatus": "undelivered", "ErrorCode": "30005",
-                       "To": gone.phone, "AccountSid": TWILIO_SID}
-    assert post_signed(url, unknown_handset).status_code == 204
-    assert events_of(second)["undelivered"].detail == "error 30005"
-    [suppression] = Suppression.objects.all()
-    assert (suppression.channel, suppression.address, suppression.recipient_id, suppression.reason) == (
-        "sms", gone.phone, gone.pk, "invalid_address")
-
-
-def test_a_stop_reply_suppresses_the_number_and_start_lifts_it(twilio, live_server):
-    from apps.delivery.audience_stream import stream_audience
-
-    texter = fan(phone="+447700900201")
-    url = f"{live_server.url}/receipts/twilio/inbound"
-    reply = {"From": texter.phone, "To": "+15005550006", "Body": " stop ", "MessageSid": "SM" + "9" * 32}
-    assert post_signed(url, {**reply, "Body": "STOP"}, "bad-signature").status_code == 403
-    assert not Suppression.objects.exists()
-    answer = post_signed(url, reply)
-    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/xml")
-    [suppression] = Suppression.objects.all()
-    assert (suppression.recipient_id, suppression.reason, suppression.source) == (texter.pk, "stop_reply", "twilio")
-    notification = record_only("promotions", texter, "sms")
-    [chunk] = stream_audience(notification, "sms")
-    assert (chunk.suppressed, chunk.sendable) == ([texter.pk], [])
-    assert post_signed(url, {**reply, "Body": "START"}).status_code == 200
-    suppression.refresh_from_db()
-    assert suppression.lifted_by == "twilio" and suppression.lift_note == "replied START"
-    [chunk] = stream_audience(notification, "sms")
-    assert (chunk.suppressed, chunk.sendable) == ([], [texter.pk])
 
 
 def test_an_invalid_address_refused_at_send_time_is_suppressed(smtp):
