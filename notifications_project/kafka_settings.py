@@ -30,6 +30,9 @@ KAFKA_HIGH_PARTITIONS = env_int("KAFKA_HIGH_PARTITIONS", 8, 1)
 # Topics are created with these (docker-compose: 3 and 2); a write is acknowledged by that many in-sync replicas.
 KAFKA_REPLICATION_FACTOR = env_int("KAFKA_REPLICATION_FACTOR", 1, 1)
 KAFKA_MIN_INSYNC_REPLICAS = env_int("KAFKA_MIN_INSYNC_REPLICAS", 1, 1)
+# notify.dlq keeps its copies of dead letters this long (retention.ms, set when the topic is created): an erased
+# recipient's traces there are gone after it. The dead letters in PostgreSQL are the ones to replay from.
+KAFKA_DLQ_RETENTION_HOURS = env_int("KAFKA_DLQ_RETENTION_HOURS", 7 * 24, 1)
 if KAFKA_MIN_INSYNC_REPLICAS > KAFKA_REPLICATION_FACTOR:
     raise ConfigError("KAFKA_MIN_INSYNC_REPLICAS", f"at most KAFKA_REPLICATION_FACTOR ({KAFKA_REPLICATION_FACTOR})",
                       str(KAFKA_MIN_INSYNC_REPLICAS))

@@ -88,6 +88,9 @@ class ErasureOut(Schema):
     dead_letters_scrubbed: int = Field(0, description="Dead letters that named or quoted them, scrubbed of it.")
     journal_entries_scrubbed: int = Field(0, description="Provider message ids dropped from unfinished batches' "
                                                          "journals (Redis).")
+    scrubbed_elsewhere: dict[str, int] = Field(default_factory=dict, description=(
+        "Other traces scrubbed of them, by kind (callback messages that listed them lose their external_id "
+        "and reason)."))
 
 
 class UserTokenOut(Schema):

@@ -11,7 +11,8 @@ What the pipeline's side records hold of them goes too: dead letters lose their 
 the content of events meant for them alone (dead_letter_erasure.py), and unfinished batches' journals in
 Redis their provider message ids (claims.forget_provider_ids). Redis first: if it is unreachable the
 erasure fails whole (503, to retry) rather than half-done. A batch in flight at that moment may still
-record one delivery row for them with a provider id; ids are never reused, so it names nobody.
+record one delivery row for them with a provider id; ids are never reused, so it names nobody. Apps above
+this one scrub their own traces on the signal recipient_erased (apps/callbacks: callback messages).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from apps.audience.models import Recipient
 from .claims import forget_provider_ids
 from .dead_letter_erasure import identifiers, scrub_dead_letters
 from .models import Delivery, Erasure
+from .signals import recipient_erased
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +43,16 @@ def erase(recipient: Recipient, requested_by: str) -> dict:
         _total, per_model = recipient.delete()
         removed = {label.rsplit(".", 1)[-1].lower(): count for label, count in per_model.items()
                    if label != "audience.Recipient" and count}
+        elsewhere = {kind: count for _, answer in recipient_erased.send(sender=Recipient, recipient_id=recipient_id)
+                     for kind, count in (answer or {}).items()}
         Erasure.objects.create(recipient_id=recipient_id, requested_by=requested_by[:200],
                                external_id_sha256=hashlib.sha256(recipient.external_id.encode()).hexdigest(),
-                               removed={**removed, **scrubbed(dead_letters, journal_entries)},
+                               removed={**removed, **scrubbed(dead_letters, journal_entries), **elsewhere},
                                deliveries_anonymised=anonymised)
     log.info("recipient %s erased at the request of %s (%d dead letter(s) and %d journal entries scrubbed)",
              recipient_id, requested_by, dead_letters, journal_entries)
     return {"removed": removed, "deliveries_anonymised": anonymised, "dead_letters_scrubbed": dead_letters,
-            "journal_entries_scrubbed": journal_entries}
+            "journal_entries_scrubbed": journal_entries, "scrubbed_elsewhere": elsewhere}
 
 
 def scrubbed(dead_letters: int, journal_entries: int) -> dict[str, int]:

@@ -15,6 +15,9 @@ notification_completed = Signal()
 # Sent by a send task when its provider called addresses dead (kwargs: channel, refused: [(recipient_id, address)]);
 # apps/receipts suppresses them. Only for batches that have some.
 addresses_refused = Signal()
+# Sent by an erasure, in its transaction, once the recipient's row is gone (kwargs: recipient_id). Apps above
+# delivery that keep their own traces of a recipient scrub them and answer {kind: count} of what changed.
+recipient_erased = Signal()
 
 
 @receiver(notification_requested)

@@ -42,7 +42,7 @@ def ensure_topics(specs: Iterable[TopicSpec] | None = None, timeout: float = 10.
     except KafkaException as exc:
         raise BrokerUnavailable(f"Kafka broker at {bootstrap_servers()} is unreachable: {exc}") from None
     missing = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=settings.KAFKA_REPLICATION_FACTOR,
-                        config=topic_config()) for s in specs if s.name not in existing]
+                        config=topic_config() | s.config) for s in specs if s.name not in existing]
     created = []
     for name, future in admin.create_topics(missing, operation_timeout=timeout).items() if missing else []:
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
@@ -18,6 +18,7 @@ DLQ = "notify.dlq"
 class TopicSpec:
     name: str
     partitions: int
+    config: dict[str, str] = field(default_factory=dict)  # beside client.topic_config(), at creation
 
 
 def topic_name(base: str) -> str:
@@ -70,7 +71,8 @@ def all_topics() -> list[TopicSpec]:
         TopicSpec(topic_name(EVENTS), settings.KAFKA_EVENTS_PARTITIONS),
         TopicSpec(topic_name(RETRY), partitions),
         TopicSpec(topic_name(DEFERRED), settings.KAFKA_DEFERRED_PARTITIONS),
-        TopicSpec(topic_name(DLQ), 1),
+        # An erasure cannot rewrite the copies here (apps/delivery/dead_letter_erasure.py): they expire instead.
+        TopicSpec(topic_name(DLQ), 1, {"retention.ms": str(settings.KAFKA_DLQ_RETENTION_HOURS * 3_600_000)}),
     ]
     specs += [TopicSpec(channel_topic(c, p), settings.KAFKA_HIGH_PARTITIONS if p == Priority.HIGH else partitions)
               for c in Channel.values for p in Priority.values]

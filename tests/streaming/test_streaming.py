@@ -168,6 +168,14 @@ def test_topics_take_replication_factor_and_min_insync_replicas_from_settings(br
     monkeypatch.setattr(client, "AdminClient", Admin)
     ensure_topics([TopicSpec(name, 2)])
     assert (asked[0].replication_factor, asked[0].config) == (3, {"min.insync.replicas": "2"})
+    # notify.dlq's copies expire (an erasure cannot rewrite them): retention.ms from KAFKA_DLQ_RETENTION_HOURS.
+    from apps.streaming.topics import DLQ, all_topics, topic_name
+
+    settings.KAFKA_DLQ_RETENTION_HOURS = 48
+    ensure_topics(all_topics())
+    configs = {topic.topic: topic.config for topic in asked}
+    assert configs[topic_name(DLQ)] == {"min.insync.replicas": "2", "retention.ms": str(48 * 3_600_000)}
+    assert all("retention.ms" not in config for topic, config in configs.items() if topic != topic_name(DLQ))
 
 
 def test_unreachable_broker_is_named(settings):
