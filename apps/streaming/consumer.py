@@ -87,7 +87,7 @@ def run_consumer(
             messages = [m for m in messages if not _is_error(m)]
             if not messages:
                 continue
-            health.ok()
+            health.broker_ok()  # not ok(): a hand-off failing since before must still reach the grace period
             due, postponed = _split_due(messages, due_at, options.hold_seconds, options.now())
             handled, error = _hand_on(due, handle, reject, is_outage)
             if handled:
@@ -200,6 +200,11 @@ class _BrokerHealth:
 
     def ok(self) -> None:
         self.down_since = None
+
+    def broker_ok(self) -> None:
+        """Messages arrived: the broker is back, if it was what failed."""
+        if self.down_since is not None and self.reason.startswith("Kafka"):
+            self.ok()
 
     def failing(self, reason: str) -> None:
         now = time.monotonic()

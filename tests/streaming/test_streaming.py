@@ -1,5 +1,6 @@
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -115,6 +116,25 @@ def test_an_outage_mid_batch_rewinds_from_the_failing_message_only(topic, caplog
     assert "hand-off failing (Outage: redis gone)" in outage_lines[0] and "recovered" in outage_lines[1]
     assert sorted(handed) == sorted(f"o{i}".encode() for i in range(10))  # each exactly once
     assert uncommitted(group, [topic]) == {}
+
+
+def test_a_hand_off_failing_past_the_grace_period_stops_the_consumer(topic):
+    """Messages keep arriving (the broker is fine) but every hand-off meets the outage: after the grace period
+    the consumer gives up (the bridge exits non-zero and its supervisor restarts it), never retrying for ever."""
+    from apps.streaming.consumer import DependencyGone
+
+    produce(topic, [b"stuck"])
+    started = time.monotonic()
+
+    def handle(messages):
+        for _ in messages:
+            raise Outage("postgres gone")
+
+    with pytest.raises(DependencyGone, match="hand-off failing: Outage: postgres gone"):
+        run_consumer(ConsumerOptions(f"g-{uuid.uuid4().hex[:6]}", [topic], poll_timeout=0.2, retry_backoff=0.05,
+                                     grace_seconds=1.0), handle, lambda message, exc: None,
+                     lambda exc: isinstance(exc, Outage), should_stop=lambda: time.monotonic() - started > 30)
+    assert time.monotonic() - started < 30
 
 
 def test_topics_are_created_with_their_partition_counts(broker):

@@ -81,8 +81,9 @@ class Command(BaseCommand):
         options_ = ConsumerOptions(group_id=f"{settings.KAFKA_TOPIC_PREFIX}{group}", topics=topics, batch_size=batch,
                                    hold_seconds=hold, grace_seconds=grace, now=now, fetch_wait_ms=fetch_wait)
         self.stdout.write(f"bridge {group} consuming {len(topics)} topic(s)")
+        hand_on, reject = (_dropping_broken_connections(step) for step in (handler, rejecter(what)))
         try:
-            run_consumer(options_, _dropping_broken_connections(handler), rejecter(what), is_outage,
+            run_consumer(options_, hand_on, reject, is_outage,
                          should_stop=lambda: epoch.check_now_and_then() or bool(stopping), due_at=due_at)
         except KeyboardInterrupt:
             pass
@@ -101,15 +102,17 @@ def _wait_until_up(process: str) -> None:
             continue
 
 
-def _dropping_broken_connections(handler):  # noqa: ANN001, ANN202
-    """A hand-off that met an outage is retried by the consumer; a database connection it broke must not be reused."""
+def _dropping_broken_connections(step):  # noqa: ANN001, ANN202
+    """A hand-off or dead letter that met an outage is retried by the consumer; a database connection it broke
+    must not be reused (a dead letter is the bridge's only database write: with its connection left broken, the
+    first bad message after a PostgreSQL restart would be retried for ever)."""
 
-    def handle(messages):  # noqa: ANN001, ANN202
+    def run(*args):  # noqa: ANN002, ANN202
         try:
-            handler(messages)
+            return step(*args)
         except Exception as exc:
             if is_outage(exc):
                 forget_broken_connections()
             raise
 
-    return handle
+    return run
