@@ -218,6 +218,8 @@ DEPENDENCY_GRACE_SECONDS = env_int("NOTIFY_DEPENDENCY_GRACE_SECONDS", 120, 1)
 
 # Campaigns: launching one that reaches more users than this asks for confirmation first.
 CAMPAIGN_CONFIRM_ABOVE = env_int("NOTIFY_CAMPAIGN_CONFIRM_ABOVE", 100_000, 0)
+# "Send test to me" waits this long for every channel's outcome before answering "no outcome yet".
+CAMPAIGN_TEST_SEND_WAIT_SECONDS = env_int("NOTIFY_TEST_SEND_WAIT_SECONDS", 8, 1)
 
 # HTTP API.
 API_MAX_BODY_BYTES = env_int("NOTIFY_API_MAX_BODY_BYTES", 256 * 1024, 1024)

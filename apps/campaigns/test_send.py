@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from apps.audience.models import Recipient
@@ -14,8 +15,6 @@ from apps.delivery import service as delivery
 from .models import Campaign
 from .results import skip_label
 from .service import record_event
-
-DEFAULT_WAIT_SECONDS = 8.0
 
 
 @dataclass
@@ -64,7 +63,7 @@ def outcome_of(notification_id: int, recipient_id: int, channels: list[str]) -> 
     return TestOutcome(notification_id, recipient_id, found)
 
 
-def send_test(campaign: Campaign, user, wait_seconds: float = DEFAULT_WAIT_SECONDS,  # noqa: ANN001
+def send_test(campaign: Campaign, user, wait_seconds: float | None = None,  # noqa: ANN001
               locale: str = "") -> TestOutcome:
     """Send, then wait up to wait_seconds for every channel's outcome (delivered, failed, skipped). With a
     locale, the staff member's own recipient takes it first, so the test shows that locale's text."""
@@ -77,7 +76,7 @@ def send_test(campaign: Campaign, user, wait_seconds: float = DEFAULT_WAIT_SECON
         Recipient.objects.filter(pk=recipient.pk).update(locale=locale)
     notification = delivery.notify(category=campaign.category.slug, audience={"recipients": [recipient.pk]},
                           channels=campaign.channels, context=campaign.context or {}, template_id=campaign.template_id)
-    deadline = time.monotonic() + wait_seconds
+    deadline = time.monotonic() + (settings.CAMPAIGN_TEST_SEND_WAIT_SECONDS if wait_seconds is None else wait_seconds)
     while True:
         outcome = outcome_of(notification.pk, recipient.pk, campaign.channels)
         if all(state != "waiting" for state, _ in outcome.channels.values()) or time.monotonic() >= deadline:

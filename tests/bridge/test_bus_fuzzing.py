@@ -16,7 +16,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from apps.core.channels import Channel, Priority
-from apps.delivery.models import DeadLetter, Notification
+from apps.delivery.models import DeadLetter, Delivery, Notification
 from apps.streaming.lag import partitions_of
 from apps.streaming.topics import DEFERRED, EVENTS, RETRY, bridge_groups, channel_topic, topic_name
 from tests.conftest import TEST_SOURCE, wait_until
@@ -175,7 +175,8 @@ def test_any_bytes_on_any_topic_end_dead_lettered_once_and_valid_events_are_deli
         notification = wait_until(lambda e=event: Notification.objects.filter(idempotency_key=e["idempotency_key"],
                                                                               status="completed").first(),
                                   timeout=60, message="the valid event delivered")
-        assert notification.sent == 1
+        assert notification.sent == 1, list(Delivery.of_notification(notification.pk).values_list(
+            "recipient_id", "channel", "status", "reason"))
     assert provider.stats()["received"] - before == len(valid)
     time.sleep(0.5)  # a message that looped would be dead-lettered again meanwhile
     assert set(letters().values()) == {1}, letters()
