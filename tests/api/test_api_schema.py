@@ -51,7 +51,8 @@ def served(django_db_setup, django_db_blocker, broker, tmp_path_factory) -> dict
         with django_db_blocker.unblock():
             # Schemathesis created recipients, devices, notifications and imports through the server, all
             # committed: leave the database as a transactional test does, or later modules count them.
-            call_command("flush", "--no-input", verbosity=0)
+            # Sequences kept: the session stack's Redis holds state under the notification ids used so far.
+            call_command("flush", "--no-input", reset_sequences=False, verbosity=0)
 
 
 @pytest.fixture(scope="module")
