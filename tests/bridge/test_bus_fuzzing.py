@@ -19,7 +19,7 @@ from apps.core.channels import Channel, Priority
 from apps.delivery.models import DeadLetter, Delivery, Notification
 from apps.streaming.lag import partitions_of
 from apps.streaming.topics import DEFERRED, EVENTS, RETRY, bridge_groups, channel_topic, topic_name
-from tests.conftest import TEST_SOURCE, wait_until
+from tests.conftest import TEST_SOURCE, reachable_fans, wait_until
 from tests.kafka_offsets import uncommitted
 
 BATCH_TOPICS = [channel_topic(c, p) for c in Channel.values for p in Priority.values]
@@ -130,7 +130,7 @@ def publish(messages: list[tuple[str, bytes, list]]) -> list[tuple[str, int, int
 
 @pytest.fixture
 def target(transactional_db, fans, event_source):
-    return fans.topic.follows.order_by("recipient_id").first().recipient_id
+    return reachable_fans(1, "security")[0]
 
 
 @pytest.mark.django_db(transaction=True)

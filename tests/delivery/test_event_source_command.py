@@ -17,7 +17,7 @@ from django.core.management import CommandError, call_command
 from apps.delivery.models import DeadLetter, EventSource, Notification
 from apps.streaming.topics import EVENTS, topic_name
 from tests.bridge.test_bus_fuzzing import publish
-from tests.conftest import wait_until
+from tests.conftest import reachable_fans, wait_until
 from tests.delivery.test_pipeline import completed
 
 
@@ -106,7 +106,7 @@ def test_the_bridge_holds_a_source_to_what_the_command_set(stack, provider, fans
     from apps.preferences.defaults import ensure_default_categories
 
     ensure_default_categories()
-    recipients = list(fans.topic.follows.order_by("recipient_id").values_list("recipient_id", flat=True)[:2])
+    recipients = reachable_fans(2, "security")
     name = f"cmd-{uuid.uuid4().hex[:6]}"
     key = run("create", name, "--category", "security")[0].strip()
     within = _signed_event(name, key, recipients[0])

@@ -21,7 +21,7 @@ from apps.delivery.models import DeadLetter, EventSource, Notification
 from apps.preferences.models import Category
 from apps.streaming.topics import EVENTS, topic_name
 from tests.bridge.test_bus_fuzzing import publish
-from tests.conftest import wait_until
+from tests.conftest import reachable_fans, wait_until
 from tests.delivery.test_pipeline import completed
 from tests.monitoring.test_monitoring import scrape, total
 
@@ -38,7 +38,7 @@ def signed(body: bytes, key: str) -> list[tuple[str, bytes]]:
 @pytest.mark.django_db(transaction=True)
 def test_events_outside_their_sources_rights_are_dead_lettered_and_the_rest_delivered(stack, provider, fans,
                                                                                       client):
-    ids = list(fans.topic.follows.order_by("recipient_id").values_list("recipient_id", flat=True)[:3])
+    ids = reachable_fans(3, "security")
     tag = uuid.uuid4().hex[:6]
     limited = EventSource.objects.create(name=f"orders-{tag}", allowed_audience_kinds=["recipients"], max_audience=2)
     limited.allowed_categories.set(Category.objects.filter(slug="security"))
@@ -94,7 +94,7 @@ def test_events_outside_their_sources_rights_are_dead_lettered_and_the_rest_deli
 def test_a_raw_event_cannot_choose_its_priority(stack, provider, fans, event_source):
     """The priority is the category's, from the database: a raw event naming one is refused as a field it may
     not set, and the platform's own events are signed."""
-    recipient = fans.topic.follows.order_by("recipient_id").values_list("recipient_id", flat=True).first()
+    recipient = reachable_fans(1, "security")[0]
     bad = event(event_source.name, [recipient], category="goal-alerts", priority="high")
     (position,) = publish([(topic_name(EVENTS), json.dumps(bad).encode(), [])])
     letter = wait_until(lambda: DeadLetter.objects.filter(topic=position[0], partition=position[1],
@@ -136,7 +136,7 @@ def test_an_unsigned_platform_event_is_refused_and_its_replay_dispatches_it_sign
     from apps.delivery.requests import parse_request
     from apps.delivery.service import record
 
-    recipient = fans.topic.follows.order_by("recipient_id").values_list("recipient_id", flat=True).first()
+    recipient = reachable_fans(1, "security")[0]
     notification = record(parse_request({"category": "security", "audience": {"recipients": [recipient]},
                                          "channels": ["push"], "title": "Your code"},
                                         idempotency_key=f"old-{uuid.uuid4()}"), Source.PYTHON)[0]
