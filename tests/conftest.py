@@ -132,22 +132,28 @@ def fans(transactional_db):
     return seed_audience(3000, "test-fans")
 
 
-def reachable_fans(count: int = 1, category: str = "goal-alerts") -> list[int]:
-    """The first `count` test-fans a push of `category` reaches: active, with an active device, not opted out.
-    The seeded data leaves some fans unreachable by id hash (apps/harness/seeding.py), and ids run on from one
-    test to the next, so "the first follower" is not always one."""
+def reachable_fan_ids(topic_slug: str, category: str = "goal-alerts", limit: int | None = None) -> list[int]:
+    """The followers of a topic a push of `category` reaches (active, an active device, not opted out), by id,
+    worked out from the seeded data without the pipeline."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("""
-            SELECT r.id FROM audience_follow f JOIN audience_topic t ON t.id = f.topic_id AND t.slug = 'test-fans'
+            SELECT r.id FROM audience_follow f JOIN audience_topic t ON t.id = f.topic_id AND t.slug = %s
             JOIN audience_recipient r ON r.id = f.recipient_id AND r.is_active
             LEFT JOIN preferences_preference p ON p.recipient_id = r.id AND p.channel = 'push'
                  AND p.category_id = (SELECT id FROM preferences_category WHERE slug = %s)
             WHERE COALESCE(p.enabled, true)
               AND EXISTS (SELECT 1 FROM audience_device d WHERE d.recipient_id = r.id AND d.is_active)
-            ORDER BY r.id LIMIT %s""", [category, count])
-        found = [row[0] for row in cursor.fetchall()]
+            ORDER BY r.id LIMIT %s""", [topic_slug, category, limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def reachable_fans(count: int = 1, category: str = "goal-alerts") -> list[int]:
+    """The first `count` test-fans a push of `category` reaches. The seeded data leaves some fans unreachable
+    by id hash (apps/harness/seeding.py), and ids run on from one test to the next, so "the first follower"
+    is not always one."""
+    found = reachable_fan_ids("test-fans", category, count)
     assert len(found) == count, found
     return found
 

@@ -63,10 +63,10 @@ def outcome_of(notification_id: int, recipient_id: int, channels: list[str]) -> 
     return TestOutcome(notification_id, recipient_id, found)
 
 
-def send_test(campaign: Campaign, user, wait_seconds: float | None = None,  # noqa: ANN001
-              locale: str = "") -> TestOutcome:
-    """Send, then wait up to wait_seconds for every channel's outcome (delivered, failed, skipped). With a
-    locale, the staff member's own recipient takes it first, so the test shows that locale's text."""
+def send_test(campaign: Campaign, user, locale: str = "") -> TestOutcome:  # noqa: ANN001
+    """Send, then wait up to CAMPAIGN_TEST_SEND_WAIT_SECONDS for every channel's outcome (delivered, failed,
+    skipped). With a locale, the staff member's own recipient takes it first, so the test shows that locale's
+    text."""
     recipient = _staff_recipient(user)
     if locale and locale != recipient.locale:
         try:
@@ -76,7 +76,7 @@ def send_test(campaign: Campaign, user, wait_seconds: float | None = None,  # no
         Recipient.objects.filter(pk=recipient.pk).update(locale=locale)
     notification = delivery.notify(category=campaign.category.slug, audience={"recipients": [recipient.pk]},
                           channels=campaign.channels, context=campaign.context or {}, template_id=campaign.template_id)
-    deadline = time.monotonic() + (settings.CAMPAIGN_TEST_SEND_WAIT_SECONDS if wait_seconds is None else wait_seconds)
+    deadline = time.monotonic() + settings.CAMPAIGN_TEST_SEND_WAIT_SECONDS
     while True:
         outcome = outcome_of(notification.pk, recipient.pk, campaign.channels)
         if all(state != "waiting" for state, _ in outcome.channels.values()) or time.monotonic() >= deadline:

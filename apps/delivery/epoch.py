@@ -19,8 +19,8 @@ import uuid
 
 import kombu.exceptions
 import redis
+from django import db
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError
 
 from apps.core.outages import forget_broken_connections
 from apps.core.redis_client import client, key, script
@@ -64,11 +64,10 @@ def check_now_and_then() -> None:
         _last_check = time.monotonic()
         try:
             current()
-        except (redis.RedisError, DatabaseError, InterfaceError, kombu.exceptions.OperationalError) as exc:
-            # InterfaceError ("connection already closed") is not a DatabaseError: the connection an outage
-            # broke is dropped, or every later check (and the bridge) would die on it.
+        except (redis.RedisError, db.Error, kombu.exceptions.OperationalError) as exc:
             log.info("epoch check skipped: %s", type(exc).__name__)
-            forget_broken_connections()
+            if isinstance(exc, db.Error):  # InterfaceError too: a connection an outage closed is dropped
+                forget_broken_connections()
 
 
 def _redispatch_open_notifications(new_epoch: str) -> None:

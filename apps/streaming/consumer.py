@@ -203,8 +203,11 @@ class _BrokerHealth:
 
     def broker_ok(self) -> None:
         """Messages arrived: the broker is back, if it was what failed."""
-        if self.down_since is not None and self.reason.startswith("Kafka"):
+        if self._broker_down():
             self.ok()
+
+    def _broker_down(self) -> bool:
+        return self.down_since is not None and self.reason.startswith("Kafka")
 
     def failing(self, reason: str) -> None:
         now = time.monotonic()
@@ -222,7 +225,7 @@ class _BrokerHealth:
         if self.broker_errors:
             self.broker_errors = 0
             self.failing(f"Kafka broker at {bootstrap_servers()} unreachable")
-        elif self.down_since is not None and self.reason.startswith("Kafka") and time.monotonic() > self.next_probe:
+        elif self._broker_down() and time.monotonic() > self.next_probe:
             self.next_probe = time.monotonic() + 5.0
             try:
                 check_broker(timeout=2.0)

@@ -14,7 +14,7 @@ from apps.delivery.service import notify
 from apps.delivery.signals import notification_requested
 from apps.streaming.client import EventProducer
 from apps.streaming.topics import EVENTS, channel_topic, topic_name
-from tests.conftest import TEST_SOURCE, wait_until
+from tests.conftest import TEST_SOURCE, reachable_fan_ids, wait_until
 
 
 def completed(notification_id: int, timeout: float = 90.0) -> Notification:
@@ -24,21 +24,10 @@ def completed(notification_id: int, timeout: float = 90.0) -> Notification:
 
 def expected_counts(topic_slug: str, category: str = "goal-alerts") -> tuple[int, int]:
     """(reachable, skipped) computed independently of the pipeline, from the seeded data."""
-    from django.db import connection
+    from apps.audience.models import Follow
 
-    with connection.cursor() as cursor:
-        cursor.execute("""
-            SELECT count(*) FILTER (WHERE r.is_active AND COALESCE(p.enabled, true)
-                                    AND EXISTS (SELECT 1 FROM audience_device d WHERE d.recipient_id = r.id
-                                                AND d.is_active)),
-                   count(*)
-            FROM audience_follow f JOIN audience_topic t ON t.id = f.topic_id AND t.slug = %s
-            JOIN audience_recipient r ON r.id = f.recipient_id
-            LEFT JOIN preferences_preference p ON p.recipient_id = r.id AND p.channel = 'push'
-                 AND p.category_id = (SELECT id FROM preferences_category WHERE slug = %s)""",
-                       [topic_slug, category])
-        reachable, total = cursor.fetchone()
-    return reachable, total - reachable
+    reachable = len(reachable_fan_ids(topic_slug, category))
+    return reachable, Follow.objects.filter(topic__slug=topic_slug).count() - reachable
 
 
 @pytest.mark.django_db(transaction=True)
