@@ -105,6 +105,20 @@ def env_database(name: str, default: str) -> dict:
         raise ConfigError(name, "a postgres:// URL", masked(url)) from None
 
 
+def database_settings(default_url: str) -> dict:
+    """The default database from DATABASE_URL and its DATABASE_* tuning variables (README "Configuration")."""
+    database = env_database("DATABASE_URL", default_url)
+    database.update(CONN_MAX_AGE=env_int("DATABASE_CONN_MAX_AGE", 60), CONN_HEALTH_CHECKS=True)
+    database.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 5, 1)
+    # The web tier's connections: a pool per process (apps/core/pooled_postgresql), since under ASGI no
+    # thread lives long enough to keep one. 0: a connection per thread, as Django does.
+    pool_size = env_int("DATABASE_POOL_SIZE", 0, 0)
+    if pool_size:
+        database.update(ENGINE="apps.core.pooled_postgresql", POOL_SIZE=pool_size,
+                        POOL_TIMEOUT=env_int("DATABASE_POOL_TIMEOUT", 5, 1))
+    return database
+
+
 def env_origins(name: str, default: list[str]) -> list[str]:
     origins = env_list(name, default)
     for origin in origins:

@@ -9,8 +9,8 @@ from .client_ip import trusted_proxies
 from .credentials import check_provider_credentials
 from .env import (
     ConfigError,
+    database_settings,
     env_bool,
-    env_database,
     env_int,
     env_list,
     env_origins,
@@ -114,10 +114,7 @@ ASGI_APPLICATION = "notifications_project.asgi.application"
 # Each pytest run gets its own database, Redis key prefix and Kafka topic prefix.
 RUN_ID = env_str("NOTIFY_RUN_ID", f"t{os.getpid()}" if running_under_pytest() else "")
 
-DATABASES = {"default": env_database("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/notifications")}
-DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DATABASE_CONNECT_TIMEOUT", 5, 1)
+DATABASES = {"default": database_settings("postgres://postgres@127.0.0.1:5432/notifications")}
 if RUN_ID:
     DATABASES["default"]["TEST"] = {"NAME": f"test_notifications_{RUN_ID}"}
 

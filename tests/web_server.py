@@ -28,7 +28,7 @@ def production_env(stack: Stack, static_root: Path, **extra: str) -> dict[str, s
     return {**stack.env, "DJANGO_DEBUG": "0", "NOTIFY_DEVELOPMENT": "0", "DJANGO_SECRET_KEY": SECRET_KEY,
             "NOTIFY_BUS_SIGNING_KEYS": bus_keys,
             "PUBLIC_BASE_URL": "https://notify.example.com", "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            "DATABASE_CONN_MAX_AGE": "0", "STATIC_ROOT": str(static_root), **extra}
+            "DATABASE_CONN_MAX_AGE": "0", "DATABASE_POOL_SIZE": "4", "STATIC_ROOT": str(static_root), **extra}
 
 
 @contextmanager

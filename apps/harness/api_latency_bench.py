@@ -40,6 +40,7 @@ class LatencyOptions:
     requests: int = 2000
     warmup: int = 100
     workers: int = 4  # the README's web command: -w 4
+    pool_size: int = 8  # and its DATABASE_POOL_SIZE (0: a connection per request)
     url: str | None = None
 
 
@@ -75,11 +76,11 @@ async def _fire(url: str, token: str, run_id: str, count: int, rate: float) -> t
     return latencies, statuses
 
 
-def _start_web(stack: Stack, workers: int) -> str:
-    # DATABASE_CONN_MAX_AGE=0 as the README says: under ASGI each request's sync code runs in a thread of its
-    # own (asgiref's ThreadSensitiveContext), so a kept connection would be one per request thread, and
-    # PostgreSQL ran out of connections ("too many clients") when this bench tried 60.
-    stack.env.update({"DJANGO_DEBUG": "0", "NOTIFY_DEVELOPMENT": "1", "DATABASE_CONN_MAX_AGE": "0"})
+def _start_web(stack: Stack, workers: int, pool_size: int) -> str:
+    # The README's web environment: under ASGI each request's sync code runs in a thread of its own, so the
+    # connections come from a pool per process (DATABASE_POOL_SIZE), not from Django's per-thread ones.
+    stack.env.update({"DJANGO_DEBUG": "0", "NOTIFY_DEVELOPMENT": "1", "DATABASE_CONN_MAX_AGE": "0",
+                      "DATABASE_POOL_SIZE": str(pool_size)})
     port = free_port()
     stack.spawn("web", [sys.executable, "-m", *WEB, "-b", f"127.0.0.1:{port}", "-w", str(workers)])
     url = f"http://127.0.0.1:{port}"
@@ -111,7 +112,7 @@ def run(options: LatencyOptions) -> dict:
         if url is None:
             stack.start_broker()
             ensure_topics()
-            url = _start_web(stack, options.workers)
+            url = _start_web(stack, options.workers, options.pool_size)
         asyncio.run(_fire(url, token, run_id, options.warmup, options.rate))
         started = time.monotonic()
         latencies, statuses = asyncio.run(_fire(url, token, run_id, options.requests, options.rate))
@@ -131,6 +132,7 @@ def run(options: LatencyOptions) -> dict:
     ordered = sorted(latencies)
     return {"benchmark": "create_notification", "url": "started" if options.url is None else options.url,
             "web_workers": options.workers if options.url is None else None,
+            "database_pool_size": options.pool_size if options.url is None else None,
             "rate_per_s": options.rate,
             "requests": options.requests, "achieved_per_s": round(options.requests / seconds, 1),
             "statuses": dict(sorted(statuses.items())),

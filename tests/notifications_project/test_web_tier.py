@@ -27,9 +27,16 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 STREAMS = 20
 
 
+WEB_APPLICATION = "web-tier-test"
+POOL_SIZE = 4  # tests/web_server.py's DATABASE_POOL_SIZE
+
+
 @pytest.fixture(scope="module")
 def server(django_db_setup, tmp_path_factory) -> str:
-    with web_server(tmp_path_factory.mktemp("static"), INBOX_KEEP_ALIVE_SECONDS="1") as url:
+    from apps.harness.processes import database_url
+
+    with web_server(tmp_path_factory.mktemp("static"), INBOX_KEEP_ALIVE_SECONDS="1",
+                    DATABASE_URL=f"{database_url()}?application_name={WEB_APPLICATION}") as url:
         yield url
 
 
@@ -118,3 +125,41 @@ def test_a_production_start_without_an_https_base_url_refuses_in_one_line(tmp_pa
     done = subprocess.run([sys.executable, "manage.py", "check"], env=env, cwd=BASE_DIR, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 1 and "configuration error: DJANGO_SECRET_KEY" in done.stderr
+
+
+def _web_connections() -> int:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [WEB_APPLICATION])
+            return cursor.fetchone()[0]
+    finally:
+        connection.close()  # this thread's own
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_api_requests_shares_the_workers_connection_pool(server):
+    """Under ASGI every request runs in a thread of its own; 60 at once on one worker, each reading the
+    database (the API key), use at most DATABASE_POOL_SIZE connections and are all answered."""
+    peak = []
+
+    async def run() -> list[int]:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            async def one(index: int) -> int:
+                headers = {"Authorization": f"Bearer not-a-key-{index}"}
+                async with session.get(f"{server}/api/notifications/1", headers=headers) as answer:
+                    return answer.status
+
+            async def watch() -> None:
+                while True:
+                    peak.append(await asyncio.to_thread(_web_connections))
+                    await asyncio.sleep(0.05)
+
+            watcher = asyncio.create_task(watch())
+            try:
+                return list(await asyncio.gather(*(one(i) for i in range(60))))
+            finally:
+                watcher.cancel()
+
+    statuses = asyncio.run(run())
+    assert statuses == [401] * 60, statuses
+    assert 0 < max(peak) <= POOL_SIZE, peak
