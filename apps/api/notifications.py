@@ -12,10 +12,11 @@ from pydantic import ConfigDict, PrivateAttr, model_validator
 from apps.core.channels import Channel
 from apps.core.json_checks import BIGINT_MAX, RequestError
 from apps.delivery.api_auth import check_send
-from apps.delivery.models import MAX_RECIPIENT_ID, ApiScope, Notification, Source
+from apps.delivery.models import MAX_RECIPIENT_ID, ApiScope, Notification, NotificationStatus, Source
 from apps.delivery.requests import MAX_RECIPIENTS_INLINE, NotificationRequest, parse_request
 from apps.delivery.service import submit
 from apps.delivery.status import status_of
+from apps.receipts.counts import SHOWN as RECEIPTS_SHOWN
 from apps.receipts.counts import totals as receipt_totals
 
 from .auth import scoped
@@ -144,4 +145,7 @@ def notification_status(request: HttpRequest, notification_id: int = Path(..., g
 
 
 def _status(notification: Notification) -> dict:
-    return status_of(notification) | {"receipts": receipt_totals(notification.pk)}
+    # Receipts follow sends, and a notification still accepted has sent nothing: no query for a new one.
+    receipts = (receipt_totals(notification.pk) if notification.status != NotificationStatus.ACCEPTED
+                else dict.fromkeys(RECEIPTS_SHOWN, 0))
+    return status_of(notification) | {"receipts": receipts}

@@ -59,6 +59,22 @@ def record(request: NotificationRequest, source: str, api_key: ApiKey | None = N
     key = request.idempotency_key
     scope = idempotency.scope_of(source, api_key, event_source)
     print_ = idempotency.fingerprint(request)
+    fields = {"idempotency_key": key, "idempotency_scope": scope if key else "", "idempotency_fingerprint": print_,
+              "idempotency_expires_at": idempotency.expiry_for(scope) if key else None, "api_key": api_key,
+              "event_source": event_source, "category": request.category, "channels": request.channels,
+              "audience": request.audience, "title": request.title, "body": request.body,
+              "context": request.context, "source": source, "template_id": request.template_id}
+    if not request.attachments:
+        # The common case in one statement (an INSERT, no transaction of its own); only a key that is taken
+        # sends it the long way, which reads the key's holder.
+        try:
+            if connection.in_atomic_block:  # the caller's transaction survives a conflict
+                with transaction.atomic():
+                    return Notification.objects.create(**fields), True
+            return Notification.objects.create(**fields), True
+        except IntegrityError:
+            if not key:
+                raise
     held = idempotency.holder(scope, key) if key else None
     if held is not None and not idempotency.is_expired(held):
         idempotency.check_same(held, request, print_)
@@ -67,14 +83,7 @@ def record(request: NotificationRequest, source: str, api_key: ApiKey | None = N
         with transaction.atomic():
             if held is not None:
                 idempotency.release_expired(held)
-            notification = Notification.objects.create(
-                idempotency_key=key, idempotency_scope=scope if key else "", idempotency_fingerprint=print_,
-                idempotency_expires_at=idempotency.expiry_for(scope) if key else None, api_key=api_key,
-                event_source=event_source,
-                category=request.category, channels=request.channels, audience=request.audience,
-                title=request.title, body=request.body, context=request.context, source=source,
-                template_id=request.template_id,
-            )
+            notification = Notification.objects.create(**fields)
             attachment_hooks.attach(notification.pk, request.attachments)
     except IntegrityError:  # a concurrent request with the same key won
         winner = idempotency.holder(scope, key)

@@ -95,3 +95,16 @@ def test_racing_requests_for_one_key_make_one_notification(api, expired):  # noq
         thread.join()
     assert not errors and len(set(results)) == 1
     assert Notification.objects.filter(idempotency_key=key, idempotency_released_at__isnull=True).count() == 1
+
+
+def test_a_key_used_again_inside_the_callers_transaction_leaves_it_usable(api, broker):  # noqa: F811
+    """The first try is a bare INSERT; when the key is taken, the conflict stays inside a savepoint, so the
+    caller's own transaction goes on (and the holder is answered)."""
+    from django.db import transaction
+
+    key = f"k-{uuid.uuid4()}"
+    first = record(parse_request(small(), idempotency_key=key), Source.KAFKA)[0]
+    with transaction.atomic():
+        again, created = record(parse_request(small(), idempotency_key=key), Source.KAFKA)
+        assert (again.pk, created) == (first.pk, False)
+        assert Notification.objects.filter(pk=first.pk).exists()  # the transaction was not aborted
