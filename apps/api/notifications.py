@@ -12,9 +12,9 @@ from pydantic import ConfigDict, PrivateAttr, model_validator
 from apps.core.channels import Channel
 from apps.core.json_checks import BIGINT_MAX, RequestError
 from apps.delivery.api_auth import check_send
-from apps.delivery.models import MAX_RECIPIENT_ID, ApiScope, Notification, NotificationStatus, Source
+from apps.delivery.models import MAX_RECIPIENT_ID, ApiScope, Notification, Source
 from apps.delivery.requests import MAX_RECIPIENTS_INLINE, NotificationRequest, parse_request
-from apps.delivery.service import submit
+from apps.delivery.service import submit_reporting
 from apps.delivery.status import status_of
 from apps.receipts.counts import SHOWN as RECEIPTS_SHOWN
 from apps.receipts.counts import totals as receipt_totals
@@ -130,8 +130,8 @@ def create_notification(request: HttpRequest, payload: NotificationIn,
     """Accepted (202) once recorded and published; the same Idempotency-Key again answers the same
     notification (422 if the body differs). 503: recorded but not yet published, send it again."""
     check_send(request.auth, payload.parsed)
-    notification = submit(payload.parsed, Source.API, api_key=request.auth)
-    return Status(202, _status(notification))
+    notification, created = submit_reporting(payload.parsed, Source.API, api_key=request.auth)
+    return Status(202, _status(notification, created))
 
 
 @router.get("/notifications/{notification_id}", auth=scoped(ApiScope.READ_STATUS), summary="A notification's status",
@@ -144,8 +144,7 @@ def notification_status(request: HttpRequest, notification_id: int = Path(..., g
     return _status(notification)
 
 
-def _status(notification: Notification) -> dict:
-    # Receipts follow sends, and a notification still accepted has sent nothing: no query for a new one.
-    receipts = (receipt_totals(notification.pk) if notification.status != NotificationStatus.ACCEPTED
-                else dict.fromkeys(RECEIPTS_SHOWN, 0))
+def _status(notification: Notification, created_now: bool = False) -> dict:
+    # Receipts follow sends: none yet for a notification this request created, so no query.
+    receipts = dict.fromkeys(RECEIPTS_SHOWN, 0) if created_now else receipt_totals(notification.pk)
     return status_of(notification) | {"receipts": receipts}

@@ -47,10 +47,16 @@ def submit(request: NotificationRequest, source: str, publish: bool = True,
     and publish it.
 
     Raises IdempotencyConflict when a held key was first used for a different request."""
+    return submit_reporting(request, source, publish, api_key, event_source)[0]
+
+
+def submit_reporting(request: NotificationRequest, source: str, publish: bool = True, api_key: ApiKey | None = None,
+                     event_source: EventSource | None = None) -> tuple[Notification, bool]:
+    """submit(), and whether this call created the notification (False: the key's holder answered)."""
     notification, created = record(request, source, api_key, event_source)
     if publish and (created or notification.status == NotificationStatus.ACCEPTED):
         publish_notification_event(notification.pk, notification.category.priority)
-    return notification
+    return notification, created
 
 
 def record(request: NotificationRequest, source: str, api_key: ApiKey | None = None,
