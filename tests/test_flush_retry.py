@@ -1,5 +1,6 @@
 """The transactional tests' clean-up survives being a deadlock's victim (tests/flush_retry.py): another
-connection holds the last table the flush truncates, then asks for the first, which the flush holds."""
+connection holds the last table the flush truncates, then, once the flush waits for it, asks for the first,
+which the flush holds."""
 
 from __future__ import annotations
 
@@ -21,19 +22,37 @@ def _truncate_order() -> list[str]:
     return re.findall(r'"([^"]+)"', statement)
 
 
-def _holding_both_ends(first: str, last: str, flush_waiting: threading.Event, done: threading.Event) -> None:
+def _second_connection() -> psycopg2.extensions.connection:
     settings = connection.settings_dict
-    other = psycopg2.connect(dbname=settings["NAME"], user=settings["USER"] or None, host=settings["HOST"] or None,
-                             port=settings["PORT"] or None, password=settings["PASSWORD"] or None)
+    return psycopg2.connect(dbname=settings["NAME"], user=settings["USER"] or None, host=settings["HOST"] or None,
+                            port=settings["PORT"] or None, password=settings["PASSWORD"] or None)
+
+
+def _flush_is_waiting_for_a_lock(cursor, flush_pid: int) -> bool:
+    cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [flush_pid])
+    row = cursor.fetchone()
+    return bool(row) and row[0] == "Lock"
+
+
+def _holding_both_ends(first: str, last: str, flush_pid: int, holding: threading.Event,
+                       done: threading.Event) -> None:
+    """Holds `last`, waits until the flush (holding `first`) waits for it, then asks for `first`. This side
+    checks for the deadlock only after a minute, the flush after two seconds: the flush is the victim."""
+    other, watcher = _second_connection(), _second_connection()
+    watcher.autocommit = True
     try:
-        with other.cursor() as cursor:
+        with other.cursor() as cursor, watcher.cursor() as watch:
+            cursor.execute("SET deadlock_timeout = '60s'")
             cursor.execute(f'LOCK TABLE "{last}" IN ROW EXCLUSIVE MODE')
-            flush_waiting.wait(10)
-            time.sleep(0.5)  # the flush is now waiting for `last`, holding `first`
+            holding.set()
+            deadline = time.monotonic() + 30
+            while not _flush_is_waiting_for_a_lock(watch, flush_pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
             cursor.execute(f'LOCK TABLE "{first}" IN ROW EXCLUSIVE MODE')
         other.commit()
     finally:
         other.close()
+        watcher.close()
         done.set()
 
 
@@ -43,17 +62,25 @@ def test_a_flush_chosen_as_a_deadlock_victim_is_retried(transactional_db):
 
     def counted(case: TransactionTestCase) -> None:
         attempts.append(time.monotonic())
-        flush_waiting.set()
         original(case)
 
     order = _truncate_order()
-    flush_waiting, done = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_holding_both_ends, args=(order[0], order[-1], flush_waiting, done))
+    connection.ensure_connection()
+    flush_pid = connection.connection.get_backend_pid()
+    with connection.cursor() as cursor:
+        cursor.execute("SET deadlock_timeout = '2s'")
+    holding, done = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_holding_both_ends, args=(order[0], order[-1], flush_pid, holding, done))
     holder.start()
+    assert holding.wait(30)
     case = TransactionTestCase()
     case.databases = {"default"}
-    flush_retry.retrying_on_deadlock(counted)(case)
-    holder.join(15)
+    try:
+        flush_retry.retrying_on_deadlock(counted)(case)
+    finally:
+        holder.join(60)
+        with connection.cursor() as cursor:
+            cursor.execute("RESET deadlock_timeout")
     assert done.is_set()
     assert len(attempts) == 2, attempts  # aborted once as the deadlock's victim, then done
 
