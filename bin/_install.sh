@@ -21,8 +21,20 @@ set_files=$(requirement_files "$REQUIREMENTS" | sort -u)
 set_name=$(basename "$REQUIREMENTS" .txt)
 # shellcheck disable=SC2086
 stamp=".venv/.installed-$set_name-$( { echo "$set_files"; cat $set_files; } | sha256sum | cut -c1-16)"
+# uv installs a set in seconds where pip takes over a minute (README "Libraries, chosen by measurement");
+# pip is the fallback where uv cannot be had or fails.
+UV_VERSION="0.13.9"
+install_set() {
+    if [ -x .venv/bin/uv ] || .venv/bin/pip install --quiet --disable-pip-version-check "uv==$UV_VERSION"; then
+        if .venv/bin/uv pip install --quiet --python .venv/bin/python -r "$REQUIREMENTS"; then
+            return 0
+        fi
+        echo "uv could not install $REQUIREMENTS: trying pip" >&2
+    fi
+    .venv/bin/pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+}
 if [ ! -f "$stamp" ]; then
-    if ! .venv/bin/pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS" >.venv/pip.log 2>&1; then
+    if ! install_set >.venv/pip.log 2>&1; then
         grep -v "is ignored" .venv/pip.log >&2
         echo "installing $REQUIREMENTS failed (log: .venv/pip.log)" >&2
         exit 1

