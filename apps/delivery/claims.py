@@ -26,7 +26,7 @@ from django.conf import settings
 
 from apps.core.redis_client import client, key, script
 
-from . import epoch, holders
+from . import epoch, holders, progress
 
 LEASE_SECONDS = 120
 DONE_TTL_SECONDS = 7 * 86400
@@ -167,6 +167,16 @@ def finish(batch: Claim) -> None:
     state, _, _, journal = _batch_keys(batch.batch_key)
     client().pipeline(transaction=False).set(state, "done", ex=DONE_TTL_SECONDS).delete(journal).execute()
     holders.drop(batch.holder)
+
+
+def finish_counted(batch: Claim, notification_id: int, **counts: int) -> bool:
+    """Add the batch's outcomes to the notification's counters and mark the batch done, in one step: a
+    batch is counted and done, or neither. So a run that resumes an unfinished batch knows that what an
+    earlier run recorded in PostgreSQL was never counted. True when this completed the notification."""
+    state, _, _, journal = _batch_keys(batch.batch_key)
+    completed = progress.add(notification_id, finished_batch=(state, journal, DONE_TTL_SECONDS), **counts)
+    holders.drop(batch.holder)
+    return completed
 
 
 def release(batch: Claim) -> None:

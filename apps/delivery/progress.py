@@ -16,12 +16,17 @@ def progress_key(notification_id: int) -> str:
     return key(f"progress:{notification_id}")
 
 
-# Add counts (name/value pairs, then the time); if the audience size is known, every recipient is
-# terminal and no device retry is pending (a user recorded sent whose other device failed for now),
-# record when, and claim the right to finalize (exactly one caller gets 1).
+# Add counts (ARGV: the time, a done TTL, then name/value pairs); if the audience size is known, every
+# recipient is terminal and no device retry is pending (a user recorded sent whose other device failed for
+# now), record when, and claim the right to finalize (exactly one caller gets 1). With KEYS[2] and KEYS[3]
+# (a batch's state and sent journal, claims.py), the batch is marked done in the same step.
 _ADD_AND_CHECK = """
-for i = 1, #ARGV - 1, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('HSET', KEYS[1], 't_last_recorded', ARGV[#ARGV])
+for i = 3, #ARGV - 1, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if KEYS[2] then
+  redis.call('SET', KEYS[2], 'done', 'EX', ARGV[2])
+  redis.call('DEL', KEYS[3])
+end
+redis.call('HSET', KEYS[1], 't_last_recorded', ARGV[1])
 redis.call('EXPIRE', KEYS[1], 604800)
 local v = redis.call('HMGET', KEYS[1], 'targeted', 'sent', 'failed', 'skipped', 'dead_lettered', 'finalizing',
                      'devices_pending')
@@ -29,7 +34,7 @@ if not v[1] or v[6] then return 0 end
 local done = 0
 for i = 2, 5 do done = done + tonumber(v[i] or 0) end
 if done >= tonumber(v[1]) and tonumber(v[7] or 0) <= 0 then
-    redis.call('HSET', KEYS[1], 'finalizing', 1, 't_all_recorded', ARGV[#ARGV])
+    redis.call('HSET', KEYS[1], 'finalizing', 1, 't_all_recorded', ARGV[1])
     return 1
 end
 return 0
@@ -37,13 +42,19 @@ return 0
 _add_and_check = script(_ADD_AND_CHECK)
 
 
-def add(notification_id: int, **counts: int) -> bool:
-    """Add counts; True when this call completed the notification (and must finalize it)."""
-    args: list = []
+def add(notification_id: int, finished_batch: tuple[str, str, int] | None = None, **counts: int) -> bool:
+    """Add counts; True when this call completed the notification (and must finalize it).
+    `finished_batch`: (state key, journal key, done TTL) of a batch to mark done with the same step."""
+    keys = [progress_key(notification_id)]
+    args: list = [time.time(), 0]
+    if finished_batch:
+        state_key, journal_key, done_ttl = finished_batch
+        keys += [state_key, journal_key]
+        args[1] = done_ttl
     for name, value in counts.items():
         if value:
             args += [name, value]
-    return bool(_add_and_check(keys=[progress_key(notification_id)], args=[*args, time.time()], client=client()))
+    return bool(_add_and_check(keys=keys, args=args, client=client()))
 
 
 def repair(notification_id: int, counts: dict[str, int]) -> None:

@@ -92,15 +92,16 @@ def write(notification_id: int, channel: str, outcomes: Outcomes, attempts: int 
 
 
 def already_recorded(notification_id: int, channel: str, recipient_ids: list[int],
-                     except_dead_lettered: bool = False) -> set[int]:
-    """The recipients with a final state already (with except_dead_lettered: other than dead-lettered)."""
+                     except_dead_lettered: bool = False) -> dict[int, int]:
+    """The recipients with a final state already (with except_dead_lettered: other than dead-lettered),
+    and that state."""
     keys = [Delivery.key(notification_id, channel, r) for r in recipient_ids]
-    query = "SELECT recipient_id FROM delivery_delivery WHERE id = ANY(%s::bigint[])"
+    query = "SELECT recipient_id, status FROM delivery_delivery WHERE id = ANY(%s::bigint[])"
     if except_dead_lettered:
         query += f" AND status <> {int(DeliveryStatus.DEAD_LETTERED)}"
     with connection.cursor() as cursor:
         cursor.execute(query, [int_array(keys)])
-        return {row[0] for row in cursor.fetchall()}
+        return dict(cursor.fetchall())
 
 
 def count_by_status(notification_id: int) -> dict[str, int]:

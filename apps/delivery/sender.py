@@ -93,7 +93,6 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
     except BaseException:
         claims.release(claim)
         raise
-    claims.finish(claim)
     return report
 
 
@@ -101,9 +100,14 @@ def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, reci
                   resume: bool, replay: bool, claim: claims.Claim, cancelled: bool = False,
                   device_ids: list[int] | None = None) -> BatchReport:
     attempt = ref.attempt
+    uncounted: Counter = Counter()
     if (resume or replay) and not device_ids:  # a device retry's recipients are recorded sent already
         done = records.already_recorded(info.id, channel, recipient_ids, except_dead_lettered=replay)
         recipient_ids = [r for r in recipient_ids if r not in done]
+        if claim.state == "resume" and claim.same_epoch and not replay:
+            # An earlier run of this batch recorded these and stopped before counting them: counting
+            # and marking the batch done are one step (claims.finish_counted).
+            uncounted = Counter(records.STATUS_FIELD[status] for status in done.values())
     outcomes = records.Outcomes()
     report = BatchReport()
     if claim.journal:  # the provider took these before an earlier run of this batch died
@@ -140,7 +144,11 @@ def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, reci
     # A replay changes finished counts (dead-lettered to sent); the caller recounts from PostgreSQL.
     # Device retries keep the notification open until they have run.
     pending = sum(len(ids) for ids in report.retry_devices.values()) - len(device_ids or ())
-    report.completed = replay or progress.add(info.id, **counts, devices_pending=pending)
+    if replay:
+        claims.finish(claim)
+        report.completed = True
+    else:
+        report.completed = claims.finish_counted(claim, info.id, **(counts + uncounted), devices_pending=pending)
     return report
 
 

@@ -17,7 +17,7 @@ from .health import CHECKS
 log = logging.getLogger(__name__)
 
 BACKOFF_START_SECONDS = 1.0
-BACKOFF_CAP_SECONDS = 10.0
+BACKOFF_CAP_SECONDS = 4.0  # a dependency back after a restart is found within seconds
 
 
 class Readiness:
@@ -46,7 +46,7 @@ PROCESS = Readiness()
 
 
 def wait_for(dependencies: list[str], process: str, sleep: Callable[[float], None] = time.sleep) -> None:
-    """Return once every named dependency answers, checking again with backoff (1 s doubling to 10 s).
+    """Return once every named dependency answers, checking again with backoff (1 s doubling to 4 s).
     Logs one line when a dependency is found down and one when it is back, naming it (never its URL)."""
     PROCESS.dependencies = list(dependencies)
     down_since: dict[str, float] = {}
@@ -63,6 +63,8 @@ def wait_for(dependencies: list[str], process: str, sleep: Callable[[float], Non
             if not down:
                 return
             PROCESS.waiting = down
+            # A connection that PostgreSQL terminated meanwhile fails every check made on it: open anew.
+            connections.close_all()
             sleep(delay)
             delay = min(delay * 2, BACKOFF_CAP_SECONDS)
     finally:

@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 
 from apps.audience.models import Device, Follow
 from apps.delivery import ratelimit
-from apps.delivery.models import DeadLetter, Delivery, DeliveryStatus
+from apps.delivery.models import DeadLetter, Delivery, DeliveryStatus, Notification
 from apps.delivery.service import notify
 from apps.harness.fake_server import Faults
 from apps.preferences.models import Category
@@ -157,3 +157,50 @@ def test_dead_letters_in_the_admin_and_replay_needs_the_permission(stack, provid
     admin_client.post("/admin/delivery/deadletter/", {"action": "replay_selected", "_selected_action": [letter.pk]})
     wait_until(lambda: completed(notification.pk).sent == 3, timeout=30, message="the replayed sends")
     assert provider.stats()["unique"] == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_recorded_but_not_counted_is_counted_by_its_resumed_run(stack, provider, monkeypatch):
+    """Redis went away between a batch's INSERT and its count: the resumed run (in this process) sends
+    nothing again and counts what the first run recorded, so the notification completes at once
+    instead of waiting for the reconcile check."""
+    import redis
+
+    from apps.audience.models import Device, Recipient
+    from apps.core.redis_client import client
+    from apps.delivery import epoch, progress, sender
+    from apps.delivery.requests import parse_request
+    from apps.delivery.service import record
+    from apps.preferences.defaults import ensure_default_categories
+    from apps.providers import registry
+
+    ensure_default_categories()
+    tag = uuid.uuid4().hex[:8]
+    people = Recipient.objects.bulk_create([Recipient(external_id=f"{tag}-{i}") for i in range(6)])
+    Device.objects.bulk_create([Device(recipient=r, platform="fake", token=f"fake:{r.pk:010d}:{tag}") for r in people])
+    ids = [r.pk for r in people]
+    request = parse_request({"category": "goal-alerts", "audience": {"recipients": ids}, "channels": ["push"],
+                             "title": "x"})
+    notification = record(request, "python")[0]
+    Notification.objects.filter(pk=notification.pk).update(dispatch_epoch=epoch.current())  # as dispatched
+    client().hset(progress.progress_key(notification.pk), "targeted", len(ids))
+    registry.reset()
+    counting = progress._add_and_check
+
+    def redis_gone(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise redis.ConnectionError("Redis went away")
+
+    try:
+        monkeypatch.setattr(progress, "_add_and_check", redis_gone)
+        with pytest.raises(redis.ConnectionError):
+            sender.send_batch(notification.pk, "push", "push:1:0", ids)
+        assert Delivery.objects.filter(notification_id=notification.pk).count() == len(ids)  # recorded
+        monkeypatch.setattr(progress, "_add_and_check", counting)
+        resumed = sender.send_batch(notification.pk, "push", "push:1:0", ids)
+        assert resumed.counts == {} and resumed.completed
+        assert progress.read(notification.pk)["sent"] == len(ids)
+        again = sender.send_batch(notification.pk, "push", "push:1:0", ids)  # a redelivery: done, counted once
+        assert not again.completed and progress.read(notification.pk)["sent"] == len(ids)
+    finally:
+        registry.reset()
+    assert provider.stats()["received"] == len(ids)
