@@ -3,6 +3,14 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REQUIREMENTS="${1:-requirements.txt}"
 
+# The tests' headless-browser checks use Debian's Chromium and its driver: installed meanwhile, in the background.
+browser_install=""
+if [ "$REQUIREMENTS" = "requirements-dev.txt" ] && ! { command -v chromium && command -v chromedriver; } >/dev/null; then
+    echo "installing chromium and chromium-driver (Debian packages) for the browser tests" >&2
+    { apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null; }; } &
+    browser_install=$!
+fi
 source bin/_install.sh "$REQUIREMENTS"
 export DJANGO_SETTINGS_MODULE=notifications_project.settings
 # Local runs: settings accept the development defaults (an http PUBLIC_BASE_URL, the dev secret key).
@@ -22,10 +30,7 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
         --dir /var/lib/redis --logfile /var/log/redis/ci.log
 fi
-# The tests' headless-browser check uses Debian's Chromium and its driver.
-if [ "$REQUIREMENTS" = "requirements-dev.txt" ] && ! { command -v chromium && command -v chromedriver; } >/dev/null; then
-    echo "installing chromium and chromium-driver (Debian packages) for the browser test" >&2
-    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
-        || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null; } \
-        || { echo "could not install chromium: the browser test will fail" >&2; }
+# Waits for the browser install started above.
+if [ -n "${browser_install:-}" ]; then
+    wait "$browser_install" || echo "could not install chromium: the browser tests will fail" >&2
 fi

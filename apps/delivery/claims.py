@@ -17,6 +17,7 @@ person. Retries, deferrals and replays inherit their recipients from the batch t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -33,7 +34,7 @@ DONE_TTL_SECONDS = 7 * 86400
 RECIPIENT_TTL_SECONDS = 2 * 86400
 SHARD_BITS = 13
 
-# KEYS: batch state, claim count, foreign list, sent journal, epoch, recipient bitmap shards...
+# KEYS: batch state, claim count, foreign list, sent journal, epoch, hand-on plan, recipient bitmap shards...
 # ARGV: holder, lease, done ttl, recipient ttl, the notification's dispatch epoch token, then per shard:
 # its first id and its recipients' bit offsets, comma-separated. One BITFIELD per shard sets the bits
 # and answers which were set before. The last value returned says whether the epoch matched: if not,
@@ -41,13 +42,14 @@ SHARD_BITS = 13
 _CLAIM = """
 local same_epoch = redis.call('GET', KEYS[5]) == ARGV[5] and 1 or 0
 local state = redis.call('GET', KEYS[1])
-if state == 'done' then return {'done', '', '', same_epoch} end
-if state then return {'busy', state, '', same_epoch} end
+if state == 'done' then return {'done', '', '', same_epoch, ''} end
+if state then return {'busy', state, '', same_epoch, ''} end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 local claims = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[3])
 if claims > 1 then
-  return {'resume', redis.call('GET', KEYS[3]) or '', redis.call('GET', KEYS[4]) or '', same_epoch}
+  return {'resume', redis.call('GET', KEYS[3]) or '', redis.call('GET', KEYS[4]) or '', same_epoch,
+          redis.call('GET', KEYS[6]) or ''}
 end
 local foreign = {}
 local function set_bits(shard_key, first_id, ops, offsets)
@@ -56,10 +58,10 @@ local function set_bits(shard_key, first_id, ops, offsets)
     if before[i] == 1 then foreign[#foreign + 1] = first_id + tonumber(offsets[i]) end
   end
 end
-for shard = 6, #KEYS do
-  local first_id = tonumber(ARGV[2 * shard - 6])
+for shard = 7, #KEYS do
+  local first_id = tonumber(ARGV[2 * shard - 8])
   local ops, offsets = {}, {}
-  for offset in string.gmatch(ARGV[2 * shard - 5], '%d+') do
+  for offset in string.gmatch(ARGV[2 * shard - 7], '%d+') do
     local n = #ops
     ops[n + 1] = 'SET'; ops[n + 2] = 'u1'; ops[n + 3] = offset; ops[n + 4] = 1
     offsets[#offsets + 1] = offset
@@ -73,7 +75,7 @@ for shard = 6, #KEYS do
 end
 local listed = table.concat(foreign, ',')
 if #foreign > 0 then redis.call('SET', KEYS[3], listed, 'EX', ARGV[3]) end
-return {same_epoch == 1 and 'fresh' or 'resume', listed, '', same_epoch}
+return {same_epoch == 1 and 'fresh' or 'resume', listed, '', same_epoch, ''}
 """
 _claim = script(_CLAIM)
 
@@ -86,6 +88,21 @@ class Claim:
     foreign: frozenset[int] = frozenset()  # recipients another batch claimed first: not ours to send
     journal: dict[int, str] = field(default_factory=dict)  # resume: sent by the earlier run, maybe not recorded
     same_epoch: bool = True  # False: Redis lost its data since the notification was dispatched
+    handed_on: HandOn | None = None  # resume: what the earlier run handed to retries before it stopped
+
+
+@dataclass(frozen=True)
+class HandOn:
+    """The retries and dead letters a batch hands on once all its provider calls have answered, noted
+    before they are handed on: a run resuming the batch hands the same on again (the retry batches'
+    ids are deterministic, so a second copy finds its claim done) and sends none of them itself."""
+
+    retry_ids: list[int]
+    retry_devices: dict[int, list[int]]
+    retry_delay: float
+    dead_ids: list[int]
+    dead_reason: str
+    dead_reason_kind: str
 
 
 def _text(value: bytes | str | int | None) -> str:
@@ -97,13 +114,17 @@ def _batch_keys(batch_key: str) -> list[str]:
             key(f"batch-sent:{batch_key}")]
 
 
+def _plan_key(batch_key: str) -> str:
+    return key(f"batch-hand-on:{batch_key}")
+
+
 def claim(notification_id: int, channel: str, batch_id: str, recipient_ids: list[int] | None = None,
           dispatch_epoch: str = "") -> Claim:
     """Claim a batch; with `recipient_ids` (a first pass), also claim its recipients. `dispatch_epoch`:
     the Redis epoch the notification was dispatched under (epoch.py); under another, never "fresh"."""
     holders.release_orphans()
     batch_key = f"{notification_id}:{batch_id}"
-    keys = [*_batch_keys(batch_key), epoch.epoch_key()]
+    keys = [*_batch_keys(batch_key), epoch.epoch_key(), _plan_key(batch_key)]
     holder = holders.new_holder()
     token = dispatch_epoch.removeprefix(settings.REDIS_KEY_PREFIX)
     args: list = [holder, LEASE_SECONDS, DONE_TTL_SECONDS, RECIPIENT_TTL_SECONDS, token]
@@ -114,7 +135,7 @@ def claim(notification_id: int, channel: str, batch_id: str, recipient_ids: list
         keys.append(key(f"recipients:{notification_id}:{channel}:{shard}"))
         args += (first_id, ",".join(map(str, map(first_id.__rsub__, members))))
     for _ in range(2):
-        state, detail, journal, same_epoch = (_text(v) for v in _claim(keys=keys, args=args, client=client()))
+        state, detail, journal, same_epoch, plan = (_text(v) for v in _claim(keys=keys, args=args, client=client()))
         if state != "busy" or not (holders.is_gone(detail) and holders.take_over(keys[0], detail)):
             break
     if same_epoch != "1":
@@ -124,7 +145,7 @@ def claim(notification_id: int, channel: str, batch_id: str, recipient_ids: list
         return Claim(batch_key, state, detail)
     sent = _read_journal(journal) if journal else {}
     return Claim(batch_key, state, holder, frozenset(int(i) for i in detail.split(",") if i), sent,
-                 same_epoch=same_epoch == "1")
+                 same_epoch=same_epoch == "1", handed_on=_read_plan(plan) if plan else None)
 
 
 def _by_shard(recipient_ids: list[int]) -> Iterator[tuple[int, Iterable[int]]]:
@@ -163,9 +184,29 @@ def _read_journal(text: str) -> dict[int, str]:
     return sent
 
 
+def note_hand_on(batch: Claim, plan: HandOn) -> None:
+    """Note the batch's retries and dead letters before they are handed on (see HandOn)."""
+    payload = json.dumps({"r": plan.retry_ids, "v": {str(k): v for k, v in plan.retry_devices.items()},
+                          "d": plan.retry_delay, "x": plan.dead_ids, "why": plan.dead_reason,
+                          "kind": plan.dead_reason_kind})
+    client().set(_plan_key(batch.batch_key), payload, ex=DONE_TTL_SECONDS)
+
+
+def _read_plan(text: str) -> HandOn:
+    plan = json.loads(text)
+    return HandOn([int(i) for i in plan["r"]], {int(k): [int(d) for d in v] for k, v in plan["v"].items()},
+                  float(plan["d"]), [int(i) for i in plan["x"]], str(plan["why"]), str(plan["kind"]))
+
+
+def _spent_keys(batch: Claim) -> list[str]:
+    """What a finished batch no longer needs: its sent journal and its hand-on plan."""
+    return [_batch_keys(batch.batch_key)[3], _plan_key(batch.batch_key)]
+
+
 def finish(batch: Claim) -> None:
-    state, _, _, journal = _batch_keys(batch.batch_key)
-    client().pipeline(transaction=False).set(state, "done", ex=DONE_TTL_SECONDS).delete(journal).execute()
+    state = _batch_keys(batch.batch_key)[0]
+    client().pipeline(transaction=False).set(state, "done", ex=DONE_TTL_SECONDS).delete(*_spent_keys(batch)) \
+        .execute()
     holders.drop(batch.holder)
 
 
@@ -173,8 +214,9 @@ def finish_counted(batch: Claim, notification_id: int, **counts: int) -> bool:
     """Add the batch's outcomes to the notification's counters and mark the batch done, in one step: a
     batch is counted and done, or neither. So a run that resumes an unfinished batch knows that what an
     earlier run recorded in PostgreSQL was never counted. True when this completed the notification."""
-    state, _, _, journal = _batch_keys(batch.batch_key)
-    completed = progress.add(notification_id, finished_batch=(state, journal, DONE_TTL_SECONDS), **counts)
+    state = _batch_keys(batch.batch_key)[0]
+    completed = progress.add(notification_id, finished_batch=(state, _spent_keys(batch), DONE_TTL_SECONDS),
+                             **counts)
     holders.drop(batch.holder)
     return completed
 

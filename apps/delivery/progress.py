@@ -18,13 +18,13 @@ def progress_key(notification_id: int) -> str:
 
 # Add counts (ARGV: the time, a done TTL, then name/value pairs); if the audience size is known, every
 # recipient is terminal and no device retry is pending (a user recorded sent whose other device failed for
-# now), record when, and claim the right to finalize (exactly one caller gets 1). With KEYS[2] and KEYS[3]
-# (a batch's state and sent journal, claims.py), the batch is marked done in the same step.
+# now), record when, and claim the right to finalize (exactly one caller gets 1). With KEYS[2] (a batch's
+# state, claims.py), the batch is marked done in the same step, and KEYS[3...] (what it no longer needs) go.
 _ADD_AND_CHECK = """
 for i = 3, #ARGV - 1, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if KEYS[2] then
   redis.call('SET', KEYS[2], 'done', 'EX', ARGV[2])
-  redis.call('DEL', KEYS[3])
+  for i = 3, #KEYS do redis.call('DEL', KEYS[i]) end
 end
 redis.call('HSET', KEYS[1], 't_last_recorded', ARGV[1])
 redis.call('EXPIRE', KEYS[1], 604800)
@@ -42,14 +42,14 @@ return 0
 _add_and_check = script(_ADD_AND_CHECK)
 
 
-def add(notification_id: int, finished_batch: tuple[str, str, int] | None = None, **counts: int) -> bool:
+def add(notification_id: int, finished_batch: tuple[str, list[str], int] | None = None, **counts: int) -> bool:
     """Add counts; True when this call completed the notification (and must finalize it).
-    `finished_batch`: (state key, journal key, done TTL) of a batch to mark done with the same step."""
+    `finished_batch`: (state key, keys to delete, done TTL) of a batch to mark done with the same step."""
     keys = [progress_key(notification_id)]
     args: list = [time.time(), 0]
     if finished_batch:
-        state_key, journal_key, done_ttl = finished_batch
-        keys += [state_key, journal_key]
+        state_key, spent_keys, done_ttl = finished_batch
+        keys += [state_key, *spent_keys]
         args[1] = done_ttl
     for name, value in counts.items():
         if value:

@@ -48,6 +48,17 @@ class BatchReport:
     retry_delay: float = 0.0
     completed: bool = False
     provider: str = "none"
+    handed_on: bool = False  # its retries and dead letters went to the caller's hand_on before it was done
+
+    def plan(self) -> claims.HandOn:
+        return claims.HandOn(self.retry_ids, self.retry_devices, self.retry_delay, self.dead_ids, self.dead_reason,
+                             self.dead_reason_kind)
+
+    def follow(self, plan: claims.HandOn) -> None:
+        self.retry_ids, self.retry_devices, self.retry_delay = list(plan.retry_ids), dict(plan.retry_devices), \
+            plan.retry_delay
+        self.dead_ids, self.dead_reason, self.dead_reason_kind = list(plan.dead_ids), plan.dead_reason, \
+            plan.dead_reason_kind
 
 
 def backoff(attempt: int, retry_after: float | None) -> float:
@@ -59,10 +70,12 @@ def backoff(attempt: int, retry_after: float | None) -> float:
 
 def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids: list[int], attempt: int = 1,
                resume: bool = False, replay: bool = False, priority: str = "normal",
-               deferred: str = "", device_ids: list[int] | None = None) -> BatchReport:
+               deferred: str = "", device_ids: list[int] | None = None,
+               hand_on: Callable[[BatchReport], None] | None = None) -> BatchReport:
     """Send one batch and record it. `replay` (a dead-letter replay) may overwrite dead-lettered rows;
     `deferred` says why an earlier pass held this batch back (frequency cap, quiet hours); `device_ids`
-    limits a retry to those devices of its recipients."""
+    limits a retry to those devices of its recipients. `hand_on` schedules the report's retries and
+    dead letters; it runs before the batch is marked done, so a kill in between repeats it, never loses it."""
     info = notification_info(notification_id)
     if info is None:
         return BatchReport(dead_ids=list(recipient_ids), dead_reason="unknown notification",
@@ -89,7 +102,7 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
         ref = gate.BatchRef(batch_id, priority, attempt, deferred)
         cancelled = run_state == control.CANCELLED
         report = _send_claimed(info, channel, ref, recipient_ids, resume or claim.state == "resume" or cancelled,
-                               replay, claim, cancelled, device_ids)
+                               replay, claim, cancelled, device_ids, hand_on)
     except BaseException:
         claims.release(claim)
         raise
@@ -98,7 +111,8 @@ def send_batch(notification_id: int, channel: str, batch_id: str, recipient_ids:
 
 def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, recipient_ids: list[int],
                   resume: bool, replay: bool, claim: claims.Claim, cancelled: bool = False,
-                  device_ids: list[int] | None = None) -> BatchReport:
+                  device_ids: list[int] | None = None,
+                  hand_on: Callable[[BatchReport], None] | None = None) -> BatchReport:
     attempt = ref.attempt
     uncounted: Counter = Counter()
     if (resume or replay) and not device_ids:  # a device retry's recipients are recorded sent already
@@ -110,6 +124,9 @@ def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, reci
             uncounted = Counter(records.STATUS_FIELD[status] for status in done.values())
     outcomes = records.Outcomes()
     report = BatchReport()
+    if claim.handed_on:  # the earlier run sent and recorded all of it, then stopped while handing on the rest
+        report.follow(claim.handed_on)
+        recipient_ids = []
     if claim.journal:  # the provider took these before an earlier run of this batch died
         outcomes.add_sent({r: claim.journal[r] for r in recipient_ids if r in claim.journal})
         recipient_ids = [r for r in recipient_ids if r not in claim.journal]
@@ -144,6 +161,11 @@ def _send_claimed(info: NotificationInfo, channel: str, ref: gate.BatchRef, reci
     # A replay changes finished counts (dead-lettered to sent); the caller recounts from PostgreSQL.
     # Device retries keep the notification open until they have run.
     pending = sum(len(ids) for ids in report.retry_devices.values()) - len(device_ids or ())
+    if hand_on is not None:
+        if (report.retry_ids or report.retry_devices or report.dead_ids) and not claim.handed_on:
+            claims.note_hand_on(claim, report.plan())
+        hand_on(report)
+        report.handed_on = True
     if replay:
         claims.finish(claim)
         report.completed = True

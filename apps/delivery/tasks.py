@@ -162,10 +162,24 @@ def _send_batch(self, notification_id: int, channel: str, batch_id: str, recipie
                 attempt: int = 1, resume: bool = False, priority: str = "normal", replay: bool = False,
                 deferred: str = "", device_ids: list[int] | None = None) -> dict:
     """One batch (a Kafka message, up to NOTIFY_DISPATCH_BATCH_SIZE recipients), sent by sender.send_batch."""
+
+    def hand_on(report: sender.BatchReport) -> None:
+        if report.dead_ids:
+            dead_letter(f"send.{channel}", report.dead_reason, reason_kind=report.dead_reason_kind,
+                        notification_id=notification_id, channel=channel, recipient_ids=report.dead_ids)
+        if report.retry_ids:
+            schedule_retry(BatchMessage(notification_id, channel, priority, f"{batch_id}/r{attempt}",
+                                        report.retry_ids, attempt=attempt + 1), report.retry_delay)
+        if report.retry_devices:
+            devices = [device for ids in report.retry_devices.values() for device in ids]
+            schedule_retry(BatchMessage(notification_id, channel, priority, f"{batch_id}/v{attempt}",
+                                        list(report.retry_devices), attempt=attempt + 1, device_ids=devices),
+                           report.retry_delay)
+
     try:
         with log_context(notification_id, batch_id):
             report = sender.send_batch(notification_id, channel, batch_id, recipient_ids, attempt, resume, replay,
-                                       priority, deferred, device_ids)
+                                       priority, deferred, device_ids, hand_on)
     except BatchBusy:
         raise self.retry(countdown=10) from None
     except RateLimited as exc:
@@ -178,17 +192,8 @@ def _send_batch(self, notification_id: int, channel: str, batch_id: str, recipie
         # Not an outage, so running it again would fail the same way: dead-letter the batch, replayable.
         log.exception("batch %s of notification %s failed", batch_id, notification_id)
         return _dead_letter_batch(notification_id, channel, priority, recipient_ids, f"{type(exc).__name__}: {exc}")
-    if report.dead_ids:
-        dead_letter(f"send.{channel}", report.dead_reason, reason_kind=report.dead_reason_kind,
-                    notification_id=notification_id, channel=channel, recipient_ids=report.dead_ids)
-    if report.retry_ids:
-        schedule_retry(BatchMessage(notification_id, channel, priority, f"{batch_id}/r{attempt}", report.retry_ids,
-                                    attempt=attempt + 1), report.retry_delay)
-    if report.retry_devices:
-        devices = [device for ids in report.retry_devices.values() for device in ids]
-        schedule_retry(BatchMessage(notification_id, channel, priority, f"{batch_id}/v{attempt}",
-                                    list(report.retry_devices), attempt=attempt + 1, device_ids=devices),
-                       report.retry_delay)
+    if not report.handed_on:  # a report of no batch claimed: an unknown notification, a parked one
+        hand_on(report)
     if report.completed:
         finalize_notification.apply_async(args=[notification_id], queue=queues.dispatch_queue(priority))
     return report.counts

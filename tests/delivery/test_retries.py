@@ -159,48 +159,93 @@ def test_dead_letters_in_the_admin_and_replay_needs_the_permission(stack, provid
     assert provider.stats()["unique"] == 3
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_batch_recorded_but_not_counted_is_counted_by_its_resumed_run(stack, provider, monkeypatch):
-    """Redis went away between a batch's INSERT and its count: the resumed run (in this process) sends
-    nothing again and counts what the first run recorded, so the notification completes at once
-    instead of waiting for the reconcile check."""
-    import redis
-
-    from apps.audience.models import Device, Recipient
+def _undispatched_push(size: int) -> tuple[int, list[int]]:
+    """A notification to `size` new recipients with a fake device each, stamped as dispatched (the
+    counters know its audience) but left to the test to send, in this process."""
+    from apps.audience.models import Recipient
     from apps.core.redis_client import client
-    from apps.delivery import epoch, progress, sender
+    from apps.delivery import epoch, progress
     from apps.delivery.requests import parse_request
     from apps.delivery.service import record
     from apps.preferences.defaults import ensure_default_categories
-    from apps.providers import registry
 
     ensure_default_categories()
     tag = uuid.uuid4().hex[:8]
-    people = Recipient.objects.bulk_create([Recipient(external_id=f"{tag}-{i}") for i in range(6)])
+    people = Recipient.objects.bulk_create([Recipient(external_id=f"{tag}-{i}") for i in range(size)])
     Device.objects.bulk_create([Device(recipient=r, platform="fake", token=f"fake:{r.pk:010d}:{tag}") for r in people])
     ids = [r.pk for r in people]
     request = parse_request({"category": "goal-alerts", "audience": {"recipients": ids}, "channels": ["push"],
                              "title": "x"})
     notification = record(request, "python")[0]
-    Notification.objects.filter(pk=notification.pk).update(dispatch_epoch=epoch.current())  # as dispatched
-    client().hset(progress.progress_key(notification.pk), "targeted", len(ids))
+    Notification.objects.filter(pk=notification.pk).update(dispatch_epoch=epoch.current())
+    client().hset(progress.progress_key(notification.pk), "targeted", size)
+    return notification.pk, ids
+
+
+@pytest.fixture
+def in_process_sender():
+    from apps.providers import registry
+
     registry.reset()
+    yield
+    registry.reset()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_recorded_but_not_counted_is_counted_by_its_resumed_run(stack, provider, in_process_sender,
+                                                                       monkeypatch):
+    """Redis went away between a batch's INSERT and its count: the resumed run (in this process) sends
+    nothing again and counts what the first run recorded, so the notification completes at once
+    instead of waiting for the reconcile check."""
+    import redis
+
+    from apps.delivery import progress, sender
+
+    notification_id, ids = _undispatched_push(6)
     counting = progress._add_and_check
 
     def redis_gone(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise redis.ConnectionError("Redis went away")
 
-    try:
-        monkeypatch.setattr(progress, "_add_and_check", redis_gone)
-        with pytest.raises(redis.ConnectionError):
-            sender.send_batch(notification.pk, "push", "push:1:0", ids)
-        assert Delivery.objects.filter(notification_id=notification.pk).count() == len(ids)  # recorded
-        monkeypatch.setattr(progress, "_add_and_check", counting)
-        resumed = sender.send_batch(notification.pk, "push", "push:1:0", ids)
-        assert resumed.counts == {} and resumed.completed
-        assert progress.read(notification.pk)["sent"] == len(ids)
-        again = sender.send_batch(notification.pk, "push", "push:1:0", ids)  # a redelivery: done, counted once
-        assert not again.completed and progress.read(notification.pk)["sent"] == len(ids)
-    finally:
-        registry.reset()
+    monkeypatch.setattr(progress, "_add_and_check", redis_gone)
+    with pytest.raises(redis.ConnectionError):
+        sender.send_batch(notification_id, "push", "push:1:0", ids)
+    assert Delivery.objects.filter(notification_id=notification_id).count() == len(ids)  # recorded
+    monkeypatch.setattr(progress, "_add_and_check", counting)
+    resumed = sender.send_batch(notification_id, "push", "push:1:0", ids)
+    assert resumed.counts == {} and resumed.completed
+    assert progress.read(notification_id)["sent"] == len(ids)
+    again = sender.send_batch(notification_id, "push", "push:1:0", ids)  # a redelivery: done, counted once
+    assert not again.completed and progress.read(notification_id)["sent"] == len(ids)
     assert provider.stats()["received"] == len(ids)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("stopped", ["while handing on", "after handing on, before done"])
+def test_a_batch_stopped_while_handing_its_retries_on_hands_the_same_on_and_sends_nothing(
+        stack, provider, in_process_sender, stopped):
+    """Every provider call failed for now, so the batch hands all its recipients to a retry. A kill there
+    (here: hand_on raising) must neither lose that retry nor let the resumed run send them itself."""
+    from apps.delivery import claims, sender
+
+    notification_id, ids = _undispatched_push(5)
+    provider.reset(faults=Faults(fail_5xx=1.0))
+    handed: list[list[int]] = []
+
+    def killed_while_handing_on(report: sender.BatchReport) -> None:
+        if stopped == "after handing on, before done":
+            handed.append(sorted(report.retry_ids))
+        raise SystemExit("killed")
+
+    try:
+        with pytest.raises(SystemExit):
+            sender.send_batch(notification_id, "push", "push:1:0", ids, hand_on=killed_while_handing_on)
+        requests = provider.stats()["requests"]
+        resumed = sender.send_batch(notification_id, "push", "push:1:0", ids,
+                                    hand_on=lambda report: handed.append(sorted(report.retry_ids)))
+        assert requests > 0 and provider.stats()["requests"] == requests  # the resumed run called no provider
+    finally:
+        provider.reset(faults=Faults())
+    assert handed[-1] == sorted(ids) and len(handed) == (2 if stopped.startswith("after") else 1)
+    assert resumed.handed_on and not resumed.completed
+    assert claims.claim(notification_id, "push", "push:1:0").state == "done"
