@@ -14,9 +14,9 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from apps.harness.fake_server import FakeProviderControl
-from tests import flush_retry
+from tests import flush
 
-flush_retry.install()
+flush.install()
 
 # The same fuzzed inputs on every run, so a CI result does not depend on luck. To explore new ones:
 # pytest tests/api/test_hostile_input.py --hypothesis-profile=explore
