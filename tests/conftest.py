@@ -14,9 +14,9 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from apps.harness.fake_server import FakeProviderControl
-from tests import flush
+from tests import flush_retry
 
-flush.install()
+flush_retry.install()
 
 # The same fuzzed inputs on every run, so a CI result does not depend on luck. To explore new ones:
 # pytest tests/api/test_hostile_input.py --hypothesis-profile=explore

@@ -1,6 +1,6 @@
-"""The transactional tests' clean-up (tests/flush.py): it empties every table, and survives being a
-deadlock's victim: another connection holds the last table the flush empties, then, once the flush waits
-for it, asks for the first, which the flush holds."""
+"""The transactional tests' clean-up survives being a deadlock's victim (tests/flush_retry.py): another
+connection holds the last table the flush truncates, then, once the flush waits for it, asks for the first,
+which the flush holds."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from django.core.management.color import no_style
 from django.db import connection
 from django.test import TransactionTestCase
 
-from tests import flush
+from tests import flush_retry
 
 
-def _flush_order() -> list[str]:
+def _truncate_order() -> list[str]:
     tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
-    return re.findall(r'DELETE FROM "([^"]+)"', " ".join(connection.ops.sql_flush(no_style(), tables)))
+    statement = next(s for s in connection.ops.sql_flush(no_style(), tables) if s.startswith("TRUNCATE"))
+    return re.findall(r'"([^"]+)"', statement)
 
 
 def _second_connection() -> psycopg2.extensions.connection:
@@ -42,12 +43,12 @@ def _holding_both_ends(first: str, last: str, flush_pid: int, holding: threading
     try:
         with other.cursor() as cursor, watcher.cursor() as watch:
             cursor.execute("SET deadlock_timeout = '60s'")
-            cursor.execute(f'LOCK TABLE "{last}" IN SHARE MODE')  # a DELETE waits for it
+            cursor.execute(f'LOCK TABLE "{last}" IN ROW EXCLUSIVE MODE')
             holding.set()
             deadline = time.monotonic() + 30
             while not _flush_is_waiting_for_a_lock(watch, flush_pid) and time.monotonic() < deadline:
                 time.sleep(0.02)
-            cursor.execute(f'LOCK TABLE "{first}" IN SHARE MODE')
+            cursor.execute(f'LOCK TABLE "{first}" IN ROW EXCLUSIVE MODE')
         other.commit()
     finally:
         other.close()
@@ -63,7 +64,7 @@ def test_a_flush_chosen_as_a_deadlock_victim_is_retried(transactional_db):
         attempts.append(time.monotonic())
         original(case)
 
-    order = _flush_order()
+    order = _truncate_order()
     connection.ensure_connection()
     flush_pid = connection.connection.get_backend_pid()
     with connection.cursor() as cursor:
@@ -75,7 +76,7 @@ def test_a_flush_chosen_as_a_deadlock_victim_is_retried(transactional_db):
     case = TransactionTestCase()
     case.databases = {"default"}
     try:
-        flush.retrying_on_deadlock(counted)(case)
+        flush_retry.retrying_on_deadlock(counted)(case)
     finally:
         holder.join(60)
         with connection.cursor() as cursor:
@@ -94,23 +95,7 @@ def test_other_errors_are_not_retried():
         raise OperationalError("connection refused")
 
     try:
-        flush.retrying_on_deadlock(failing)(object())
+        flush_retry.retrying_on_deadlock(failing)(object())
     except OperationalError:
         pass
     assert len(calls) == 1
-
-
-def test_the_flush_empties_every_table_and_keeps_truncate_for_sequence_resets(transactional_db):
-    from django.contrib.auth.models import Group
-    from django.core.management import call_command
-
-    from apps.audience.models import Device, Recipient
-
-    recipient = Recipient.objects.create(external_id="flushed")
-    Device.objects.create(recipient=recipient, platform="fake", token="fake:flushed")  # a foreign key to it
-    Group.objects.create(name="flushed")
-    call_command("flush", "--no-input", verbosity=0)
-    assert not Recipient.objects.exists() and not Device.objects.exists()
-    assert not Group.objects.filter(name="flushed").exists()
-    tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
-    assert connection.ops.sql_flush(no_style(), tables, reset_sequences=True)[0].startswith("TRUNCATE")
