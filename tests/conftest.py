@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,19 @@ def fans(transactional_db):
     from apps.harness.seeding import seed_audience
 
     return seed_audience(3000, "test-fans")
+
+
+def push_recipients(size: int) -> list[int]:
+    """`size` new recipients, each with one push device of the fake provider, by id (the default
+    categories made too)."""
+    from apps.audience.models import Device, Recipient
+    from apps.preferences.defaults import ensure_default_categories
+
+    ensure_default_categories()
+    tag = uuid.uuid4().hex[:8]
+    people = Recipient.objects.bulk_create([Recipient(external_id=f"{tag}-{i}") for i in range(size)])
+    Device.objects.bulk_create([Device(recipient=r, platform="fake", token=f"fake:{r.pk:010d}:{tag}") for r in people])
+    return [r.pk for r in people]
 
 
 def reachable_fan_ids(topic_slug: str, category: str = "goal-alerts", limit: int | None = None) -> list[int]:

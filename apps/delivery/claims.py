@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import groupby
 
 import redis
@@ -186,16 +186,13 @@ def _read_journal(text: str) -> dict[int, str]:
 
 def note_hand_on(batch: Claim, plan: HandOn) -> None:
     """Note the batch's retries and dead letters before they are handed on (see HandOn)."""
-    payload = json.dumps({"r": plan.retry_ids, "v": {str(k): v for k, v in plan.retry_devices.items()},
-                          "d": plan.retry_delay, "x": plan.dead_ids, "why": plan.dead_reason,
-                          "kind": plan.dead_reason_kind})
-    client().set(_plan_key(batch.batch_key), payload, ex=DONE_TTL_SECONDS)
+    client().set(_plan_key(batch.batch_key), json.dumps(asdict(plan)), ex=DONE_TTL_SECONDS)
 
 
 def _read_plan(text: str) -> HandOn:
     plan = json.loads(text)
-    return HandOn([int(i) for i in plan["r"]], {int(k): [int(d) for d in v] for k, v in plan["v"].items()},
-                  float(plan["d"]), [int(i) for i in plan["x"]], str(plan["why"]), str(plan["kind"]))
+    plan["retry_devices"] = {int(recipient_id): devices for recipient_id, devices in plan["retry_devices"].items()}
+    return HandOn(**plan)
 
 
 def _spent_keys(batch: Claim) -> list[str]:

@@ -11,7 +11,8 @@ import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from copy import copy
+from dataclasses import dataclass, field, fields
 
 from apps.content import rendering
 from apps.core import channels, metrics
@@ -51,14 +52,12 @@ class BatchReport:
     handed_on: bool = False  # its retries and dead letters went to the caller's hand_on before it was done
 
     def plan(self) -> claims.HandOn:
-        return claims.HandOn(self.retry_ids, self.retry_devices, self.retry_delay, self.dead_ids, self.dead_reason,
-                             self.dead_reason_kind)
+        """Its retries and dead letters: the fields it shares with claims.HandOn."""
+        return claims.HandOn(**{part.name: getattr(self, part.name) for part in fields(claims.HandOn)})
 
     def follow(self, plan: claims.HandOn) -> None:
-        self.retry_ids, self.retry_devices, self.retry_delay = list(plan.retry_ids), dict(plan.retry_devices), \
-            plan.retry_delay
-        self.dead_ids, self.dead_reason, self.dead_reason_kind = list(plan.dead_ids), plan.dead_reason, \
-            plan.dead_reason_kind
+        for part in fields(claims.HandOn):
+            setattr(self, part.name, copy(getattr(plan, part.name)))
 
 
 def backoff(attempt: int, retry_after: float | None) -> float:

@@ -13,7 +13,7 @@ from apps.delivery.models import DeadLetter, Delivery, DeliveryStatus, Notificat
 from apps.delivery.service import notify
 from apps.harness.fake_server import Faults
 from apps.preferences.models import Category
-from tests.conftest import wait_until
+from tests.conftest import push_recipients, wait_until
 from tests.delivery.test_pipeline import completed, expected_counts
 
 
@@ -162,18 +162,12 @@ def test_dead_letters_in_the_admin_and_replay_needs_the_permission(stack, provid
 def _undispatched_push(size: int) -> tuple[int, list[int]]:
     """A notification to `size` new recipients with a fake device each, stamped as dispatched (the
     counters know its audience) but left to the test to send, in this process."""
-    from apps.audience.models import Recipient
     from apps.core.redis_client import client
     from apps.delivery import epoch, progress
     from apps.delivery.requests import parse_request
     from apps.delivery.service import record
-    from apps.preferences.defaults import ensure_default_categories
 
-    ensure_default_categories()
-    tag = uuid.uuid4().hex[:8]
-    people = Recipient.objects.bulk_create([Recipient(external_id=f"{tag}-{i}") for i in range(size)])
-    Device.objects.bulk_create([Device(recipient=r, platform="fake", token=f"fake:{r.pk:010d}:{tag}") for r in people])
-    ids = [r.pk for r in people]
+    ids = push_recipients(size)
     request = parse_request({"category": "goal-alerts", "audience": {"recipients": ids}, "channels": ["push"],
                              "title": "x"})
     notification = record(request, "python")[0]

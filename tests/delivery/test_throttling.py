@@ -13,14 +13,13 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from apps.audience.models import Device, Recipient
+from apps.audience.models import Recipient
 from apps.core import clock, queues, redis_client
 from apps.delivery import progress, throttle
 from apps.delivery.models import Delivery, DeliveryStatus, Notification
 from apps.delivery.service import notify
-from apps.preferences.defaults import ensure_default_categories
 from apps.preferences.models import QuietHours
-from tests.conftest import wait_until
+from tests.conftest import push_recipients, wait_until
 from tests.delivery.test_pipeline import completed
 
 
@@ -42,11 +41,7 @@ def noon_clock(moving_clock):
 @pytest.fixture
 def users(transactional_db):
     """Twenty recipients with a push device each (fake provider)."""
-    ensure_default_categories()
-    tag = uuid.uuid4().hex[:8]
-    people = Recipient.objects.bulk_create([Recipient(external_id=f"{tag}-{i}") for i in range(20)])
-    Device.objects.bulk_create([Device(recipient=r, platform="fake", token=f"fake:{r.pk:010d}:{tag}") for r in people])
-    return [r.pk for r in people]
+    return push_recipients(20)
 
 
 def rows(notification_id: int) -> dict[int, tuple[int, str]]:
