@@ -145,6 +145,6 @@ def notification_status(request: HttpRequest, notification_id: int = Path(..., g
 
 
 def _status(notification: Notification, created_now: bool = False) -> dict:
-    # Counters and receipts follow sends: none yet for a notification this request created, so no read.
+    # Receipts follow sends: none yet for a notification this request created, so no query.
     receipts = dict.fromkeys(RECEIPTS_SHOWN, 0) if created_now else receipt_totals(notification.pk)
-    return status_of(notification, new=created_now) | {"receipts": receipts}
+    return status_of(notification) | {"receipts": receipts}

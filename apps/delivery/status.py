@@ -8,9 +8,8 @@ from . import progress
 from .models import Notification
 
 
-def status_of(notification: Notification, new: bool = False) -> dict:
-    """new: created by this very request, so it has no counters yet and Redis is not asked."""
-    marks = {} if new else progress.read(notification.pk)
+def status_of(notification: Notification) -> dict:
+    marks = progress.read(notification.pk)
     live = marks if notification.status != "completed" else {}
     counts = {name: int(live.get(name, getattr(notification, name, 0) or 0)) for name in ("sent", "failed", "skipped")}
     if live:
