@@ -110,9 +110,6 @@ TEMPLATES = [
 ]
 WSGI_APPLICATION = "notifications_project.wsgi.application"
 ASGI_APPLICATION = "notifications_project.asgi.application"
-# Threads per web worker for the sync views (notifications_project/asgi.py); twice the pool, so that a request
-# over the pool waits DATABASE_POOL_TIMEOUT for a connection and is answered 503 rather than queued unseen.
-WEB_THREADS = env_int("WEB_THREADS", 2 * (env_int("DATABASE_POOL_SIZE", 0, 0) or 8), 1)
 
 # Each pytest run gets its own database, Redis key prefix and Kafka topic prefix.
 RUN_ID = env_str("NOTIFY_RUN_ID", f"t{os.getpid()}" if running_under_pytest() else "")

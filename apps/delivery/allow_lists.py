@@ -23,7 +23,7 @@ class NotAllowed(Exception):
 def check_allowed(limits: SendLimits, request: NotificationRequest, who: str) -> None:
     """Raise NotAllowed unless the request is within the allow-lists and largest audience of `limits`
     (`who` names the sender in the message: "this API key", "source 'orders'")."""
-    allowed = limits.allowed_category_slugs()
+    allowed = list(limits.allowed_categories.values_list("slug", flat=True))
     if allowed and request.category.slug not in allowed:
         raise NotAllowed("category", f"{who} may not send category {request.category.slug!r}")
     kind = next(iter(request.audience))

@@ -202,13 +202,6 @@ class SendLimits(models.Model):
     class Meta:
         abstract = True
 
-    def allowed_category_slugs(self) -> list[str]:
-        """Empty: any category. The API key's authentication reads them with the key (`loaded_category_slugs`)."""
-        loaded = getattr(self, "loaded_category_slugs", None)
-        if loaded is not None:
-            return loaded
-        return list(self.allowed_categories.values_list("slug", flat=True))
-
 
 class ApiKey(SendLimits):
     """A token for the HTTP API, with what it may do. Only its SHA-256 is stored."""

@@ -42,7 +42,7 @@ def parse_request(data: object, idempotency_key: str | None = None) -> Notificat
     slug = data.get("category")
     if not isinstance(slug, str) or not slug:
         raise RequestError("category", "required, a category slug")
-    category = Category.objects.by_slug(slug)
+    category = Category.objects.filter(slug=slug).first()
     if category is None:
         raise RequestError("category", f"unknown category {slug!r}")
     channels = data.get("channels")

@@ -138,8 +138,8 @@ def _web_connections() -> int:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_burst_of_api_requests_shares_the_workers_connection_pool(server):
-    """60 at once on one worker, each reading the database (the API key) in one of its WEB_THREADS threads
-    (twice the pool), use at most DATABASE_POOL_SIZE connections and are all answered."""
+    """Under ASGI every request runs in a thread of its own; 60 at once on one worker, each reading the
+    database (the API key), use at most DATABASE_POOL_SIZE connections and are all answered."""
     peak = []
 
     async def run() -> list[int]:
